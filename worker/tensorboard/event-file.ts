@@ -42,7 +42,7 @@ let defaultLimits: Float64Array | undefined;
 /**
  * TensorFlow's default histogram bucket edges (`InitDefaultBuckets` in
  * tensorflow/core/lib/histogram/histogram.cc): edges growing by 10% from 1e-12 to 1e20, mirrored
- * for negatives, with 0 in the middle and ±DBL_MAX at the ends — 1549 edges in all. The repeated
+ * for negatives, with 0 in the middle and ±DBL_MAX at the ends — 1551 edges in all. The repeated
  * `*= 1.1` is kept (rather than `1.1 ** k`) so the edges are bit-for-bit TensorFlow's.
  */
 function defaultBucketLimits(): Float64Array {

@@ -1,0 +1,104 @@
+import { backend_util, Conv2DBackpropFilter } from '@tensorflow/tfjs-core';
+import type { Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { allocate, asWasmBackend, callKernel, heapView, release, reshaped, toChannelsLast, wasmKernel } from './wasm-heap';
+
+/**
+ * Conv2DBackpropFilter for the wasm backend, which ships without it (so no Conv2D could train).
+ *
+ * dW[kh,kw,ci,co] = Σ over (b,oh,ow) of x[b, oh·sh + kh·dh − padTop, ow·sw + kw·dw − padLeft, ci] ·
+ * dy[b,oh,ow,co]. Written as a matrix product: dW (K×Co) = Pᵀ (K×M) · dy (M×Co), with
+ * K = kh·kw·ci and M = b·oh·ow, where P is the im2col patch matrix. Pᵀ is built here, row by row,
+ * straight into the wasm heap — the layout makes every row a strided read of one input channel —
+ * and the product runs on the backend's XNNPACK fully-connected route (no transposed operand, one
+ * batch), so the heavy part executes as SIMD wasm rather than JavaScript.
+ *
+ * Follows the semantics of the cpu backend's kernel, including `dataFormat` NCHW (handled by
+ * transposing to NHWC first). Also honours an optional `dilations` attribute, which tfjs-core never
+ * passes today (its Conv2D gradient rejects dilations > 1).
+ */
+export const conv2DBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: 'wasm',
+  kernelFunc: conv2DBackpropFilter as unknown as KernelFunc,
+};
+
+type Attrs = Conv2DBackpropFilterAttrs & { dilations?: [number, number] | number };
+
+function conv2DBackpropFilter(args: { inputs: Conv2DBackpropFilterInputs; backend: unknown; attrs: Attrs }): TensorInfo {
+  const backend = asWasmBackend(args.backend);
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs;
+  const dilations = args.attrs.dilations ?? 1;
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
+    throw new Error(`Conv2DBackpropFilter expects float32 tensors, got ${x.dtype} and ${dy.dtype}`);
+  }
+  const format = backend_util.convertConv2DDataFormat(dataFormat);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, false, format);
+
+  const temps: TensorInfo[] = [];
+  try {
+    const xNhwc = format === 'channelsFirst' ? track(temps, toChannelsLast(backend, x)) : x;
+    const dyNhwc = format === 'channelsFirst' ? track(temps, toChannelsLast(backend, dy)) : dy;
+    const rows = info.filterHeight * info.filterWidth * info.inChannels;
+    const cols = info.batchSize * info.outHeight * info.outWidth;
+    const patchesT = track(temps, allocate(backend, [1, rows, cols]));
+    fillTransposedPatches(backend, xNhwc, patchesT, info);
+    const dy2d = track(temps, reshaped(backend, dyNhwc, [1, cols, info.outChannels]));
+    const dw = callKernel(wasmKernel('BatchMatMul'), backend, { a: patchesT, b: dy2d }, { transposeA: false, transposeB: false });
+    return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
+  } finally {
+    for (const t of temps) release(backend, t);
+  }
+}
+
+function track(temps: TensorInfo[], t: TensorInfo): TensorInfo {
+  temps.push(t);
+  return t;
+}
+
+/**
+ * Writes Pᵀ: row (kh,kw,ci) holds, for every output position (b,oh,ow) in order, the input value
+ * that filter tap meets there, or 0 where it falls in the padding.
+ */
+function fillTransposedPatches(backend: BackendWasm, x: TensorInfo, out: TensorInfo, c: backend_util.Conv2DInfo): void {
+  const xs = heapView(backend, x);
+  const ps = heapView(backend, out);
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth } = c;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = c;
+  const padTop = c.padInfo.top;
+  const padLeft = c.padInfo.left;
+  const rowStride = inWidth * inChannels;
+  const imageStride = inHeight * rowStride;
+  const stepW = sw * inChannels;
+  let p = 0;
+  for (let kh = 0; kh < filterHeight; kh++) {
+    for (let kw = 0; kw < filterWidth; kw++) {
+      const colOffset = kw * dw - padLeft;
+      // Output columns whose input column lies inside the image: iw = ow·sw + colOffset ∈ [0, inWidth).
+      const owFirst = Math.min(outWidth, Math.max(0, Math.ceil(-colOffset / sw)));
+      const owEnd = Math.max(owFirst, Math.min(outWidth, Math.ceil((inWidth - colOffset) / sw)));
+      for (let ci = 0; ci < inChannels; ci++) {
+        for (let b = 0; b < batchSize; b++) {
+          const imageBase = b * imageStride + ci;
+          for (let oh = 0; oh < outHeight; oh++) {
+            const ih = oh * sh + kh * dh - padTop;
+            if (ih < 0 || ih >= inHeight) {
+              ps.fill(0, p, p + outWidth);
+              p += outWidth;
+              continue;
+            }
+            for (let ow = 0; ow < owFirst; ow++) ps[p++] = 0;
+            let src = imageBase + ih * rowStride + (owFirst * sw + colOffset) * inChannels;
+            for (let ow = owFirst; ow < owEnd; ow++) {
+              ps[p++] = xs[src];
+              src += stepW;
+            }
+            for (let ow = owEnd; ow < outWidth; ow++) ps[p++] = 0;
+          }
+        }
+      }
+    }
+  }
+}
