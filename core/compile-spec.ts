@@ -1,0 +1,185 @@
+/**
+ * Compile settings by their Keras names, resolved to what the tfjs worker needs. Pure: the API runs
+ * it at submission, the worker when it compiles.
+ *
+ * Follows Keras 3 `keras/src/optimizers/*.py` defaults. Deliberate differences:
+ * - `momentum` is its own optimizer name (tfjs `MomentumOptimizer`); `sgd` with `momentum > 0` uses
+ *   the same optimizer. tfjs accumulates gradients and scales by the learning rate at each step, Keras
+ *   accumulates already-scaled steps; they agree while the learning rate is constant.
+ * - precision, recall, f1 and auc are not tfjs metrics here: the worker computes them on the
+ *   validation data at epoch end, so they exist only as `val_*` and need validation data.
+ */
+import type { SchemaCompileSpec } from './api.gen';
+import type { FieldProblem } from './errors';
+
+export type OptimizerName = SchemaCompileSpec['optimizer']['name'];
+export type KerasLoss = SchemaCompileSpec['loss'];
+export type KerasMetric = NonNullable<SchemaCompileSpec['metrics']>[number];
+
+/** An optimizer with every setting filled in from the Keras defaults. */
+export interface ResolvedOptimizer {
+  /** tfjs optimizer kind. `sgd` with momentum resolves to `momentum`. */
+  kind: 'sgd' | 'momentum' | 'adam' | 'adamax' | 'rmsprop' | 'adagrad' | 'adadelta';
+  learningRate: number;
+  /** `momentum` and `rmsprop` only. */
+  momentum?: number;
+  /** `adam` and `adamax` only. */
+  beta1?: number;
+  beta2?: number;
+  /** Every kind but `sgd`, `momentum` and `adagrad` (tfjs Adagrad has no epsilon). */
+  epsilon?: number;
+  /** `rmsprop` and `adadelta` only. */
+  rho?: number;
+  /** `adagrad` only: Keras `initial_accumulator_value`. */
+  initialAccumulatorValue?: number;
+}
+
+type OptionName = 'momentum' | 'beta1' | 'beta2' | 'epsilon' | 'rho';
+
+interface OptimizerInfo {
+  learningRate: number;
+  /** Options this optimizer takes, with the Keras default of each. */
+  options: Partial<Record<OptionName, number>>;
+}
+
+/** Keras 3 defaults (`keras/src/optimizers/<name>.py`). */
+const OPTIMIZERS: { readonly [N in OptimizerName]: OptimizerInfo } = {
+  sgd: { learningRate: 0.01, options: { momentum: 0 } },
+  momentum: { learningRate: 0.01, options: { momentum: 0.9 } },
+  adam: { learningRate: 0.001, options: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },
+  adamax: { learningRate: 0.001, options: { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } },
+  rmsprop: { learningRate: 0.001, options: { rho: 0.9, momentum: 0, epsilon: 1e-7 } },
+  adagrad: { learningRate: 0.001, options: {} },
+  adadelta: { learningRate: 0.001, options: { rho: 0.95, epsilon: 1e-7 } },
+};
+
+/** Keras Adagrad's `initial_accumulator_value` default. */
+const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
+
+const OPTION_NAMES: readonly OptionName[] = ['momentum', 'beta1', 'beta2', 'epsilon', 'rho'];
+
+/** tfjs-layers loss identifiers; `huber` has none there and is built by the worker from tfjs-core. */
+const LOSSES: { readonly [L in KerasLoss]: string } = {
+  categorical_crossentropy: 'categoricalCrossentropy',
+  sparse_categorical_crossentropy: 'sparseCategoricalCrossentropy',
+  binary_crossentropy: 'binaryCrossentropy',
+  mean_squared_error: 'meanSquaredError',
+  mse: 'meanSquaredError',
+  mean_absolute_error: 'meanAbsoluteError',
+  mae: 'meanAbsoluteError',
+  huber: 'huber',
+  hinge: 'hinge',
+};
+
+/** Metrics the worker computes itself on validation data (never in tfjs `compile`). */
+const WORKER_METRICS: ReadonlySet<KerasMetric> = new Set<KerasMetric>(['precision', 'recall', 'f1', 'auc']);
+
+/** tfjs names some metrics differently in its logs; everything else keeps its name. */
+const TFJS_LOG_NAMES: Readonly<Record<string, string>> = { acc: 'accuracy' };
+
+/**
+ * Fills in a job's optimizer from the Keras defaults. Options the optimizer does not take are left
+ * out (checkCompileSpec reports them).
+ */
+export function resolveOptimizer(optimizer: SchemaCompileSpec['optimizer']): ResolvedOptimizer {
+  const info = OPTIMIZERS[optimizer.name];
+  const out: ResolvedOptimizer = { kind: optimizer.name, learningRate: optimizer.learningRate ?? info.learningRate };
+  for (const name of OPTION_NAMES) {
+    const dflt = info.options[name];
+    if (dflt !== undefined) out[name] = optimizer[name] ?? dflt;
+  }
+  if (out.kind === 'sgd') {
+    if ((out.momentum ?? 0) > 0) out.kind = 'momentum';
+    else delete out.momentum;
+  }
+  if (out.kind === 'adagrad') out.initialAccumulatorValue = ADAGRAD_INITIAL_ACCUMULATOR;
+  return out;
+}
+
+/** The tfjs-layers loss identifier for a Keras loss name (`huber` is special, see compileModel). */
+export function tfjsLossName(loss: KerasLoss): string {
+  return LOSSES[loss];
+}
+
+/** The metric identifiers to hand to tfjs `compile` (precision/recall/f1/auc are left out). */
+export function tfjsMetricNames(metrics: readonly KerasMetric[] | undefined): string[] {
+  return (metrics ?? []).filter((m) => !WORKER_METRICS.has(m));
+}
+
+/** The metrics the worker computes on validation data at epoch end. */
+export function workerMetricNames(metrics: readonly KerasMetric[] | undefined): KerasMetric[] {
+  return (metrics ?? []).filter((m) => WORKER_METRICS.has(m));
+}
+
+/**
+ * Maps a tfjs log key to its Keras name: `acc` → `accuracy`, `val_acc` → `val_accuracy`; others
+ * (`loss`, `mse`, `val_mae`, ...) are unchanged.
+ */
+export function kerasLogName(tfjsName: string): string {
+  const val = tfjsName.startsWith('val_');
+  const base = val ? tfjsName.slice(4) : tfjsName;
+  const mapped = TFJS_LOG_NAMES[base] ?? base;
+  return val ? `val_${mapped}` : mapped;
+}
+
+/** What a compile spec logs, and what is wrong with it. */
+export interface CompileLogKeys {
+  /**
+   * The Keras names a job logs at each epoch end, in order: `loss`, the tfjs metrics, then (with
+   * validation data) `val_loss`, the tfjs metrics' `val_` names and the worker's validation metrics.
+   */
+  keys: string[];
+  /** Everything checkCompileSpec finds, with pointers under `/compile`. */
+  problems: FieldProblem[];
+}
+
+/**
+ * The Keras log keys of a job and the compile spec's problems. A validation-only metric asked for
+ * without validation data is a problem and is left out of `keys`.
+ */
+export function logKeysForCompile(compile: SchemaCompileSpec, hasValidation: boolean): CompileLogKeys {
+  const tfjs = tfjsMetricNames(compile.metrics);
+  const keys = ['loss', ...tfjs];
+  if (hasValidation) {
+    keys.push('val_loss', ...tfjs.map((m) => `val_${m}`));
+    keys.push(...workerMetricNames(compile.metrics).map((m) => `val_${m}`));
+  }
+  return { keys, problems: checkCompileSpec(compile, { hasValidation }) };
+}
+
+/**
+ * Semantic checks the schema cannot express: options the optimizer does not take, and validation-only
+ * metrics without validation data. Each problem names its field and the fix.
+ *
+ * @param opts.pointerBase - JSON pointer of the compile object in the request
+ * @defaultValue opts.pointerBase `/compile`
+ */
+export function checkCompileSpec(
+  compile: SchemaCompileSpec,
+  opts: { hasValidation: boolean; pointerBase?: string },
+): FieldProblem[] {
+  const base = opts.pointerBase ?? '/compile';
+  const problems: FieldProblem[] = [];
+  const name = compile.optimizer.name;
+  const info = OPTIMIZERS[name];
+  for (const option of OPTION_NAMES) {
+    if (compile.optimizer[option] === undefined || info.options[option] !== undefined) continue;
+    const takers = (Object.keys(OPTIMIZERS) as OptimizerName[]).filter((n) => OPTIMIZERS[n].options[option] !== undefined);
+    problems.push({
+      pointer: `${base}/optimizer/${option}`,
+      detail: `optimizer '${name}' takes no '${option}'` +
+        (name === 'adagrad' && option === 'epsilon' ? ' (tfjs Adagrad has no epsilon)' : '') +
+        `; remove it, or choose an optimizer that takes it: ${takers.join(', ')}`,
+    });
+  }
+  (compile.metrics ?? []).forEach((metric, i) => {
+    if (WORKER_METRICS.has(metric) && !opts.hasValidation) {
+      problems.push({
+        pointer: `${base}/metrics/${i}`,
+        detail: `metric '${metric}' is computed on validation data only (logged as 'val_${metric}'); ` +
+          'add validation data (data.validationSplit or a validation uri) or remove the metric',
+      });
+    }
+  });
+  return problems;
+}
