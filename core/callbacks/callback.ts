@@ -1,0 +1,42 @@
+import type { CallbackEvent } from './events';
+import type { Logs, ModelHandle } from './model-handle';
+
+/**
+ * Base of every callback (Keras `keras/src/callbacks/callback.py`, tfjs hook names): no-op async
+ * hooks, the model set by the owning {@link CallbackList}, and an event sink.
+ *
+ * `role` decides what an error means: a `decider` (EarlyStopping, ModelCheckpoint, ...) fails the
+ * job; an `observer` (CSVLogger, alerts) is isolated, counted and reported once.
+ */
+export class Callback {
+  /** Keras class name; used for `stoppedBy` and error reports. */
+  readonly name: string = 'Callback';
+  readonly role: 'decider' | 'observer' = 'decider';
+  private modelHandle: ModelHandle | null = null;
+  private emitter: (event: CallbackEvent) => void = () => {};
+
+  setModel(model: ModelHandle): void {
+    this.modelHandle = model;
+  }
+
+  setEmitter(emit: (event: CallbackEvent) => void): void {
+    this.emitter = emit;
+  }
+
+  /** The model being trained. Throws if the callback was never attached to one. */
+  get model(): ModelHandle {
+    if (!this.modelHandle) throw new Error(`${this.name} is not attached to a model`);
+    return this.modelHandle;
+  }
+
+  protected emit(event: CallbackEvent): void {
+    this.emitter(event);
+  }
+
+  async onTrainBegin(_logs?: Logs): Promise<void> {}
+  async onTrainEnd(_logs?: Logs): Promise<void> {}
+  async onEpochBegin(_epoch: number, _logs?: Logs): Promise<void> {}
+  async onEpochEnd(_epoch: number, _logs?: Logs): Promise<void> {}
+  async onBatchBegin(_batch: number, _logs?: Logs): Promise<void> {}
+  async onBatchEnd(_batch: number, _logs?: Logs): Promise<void> {}
+}

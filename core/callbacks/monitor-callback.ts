@@ -1,0 +1,118 @@
+import { KilnError } from '../errors';
+import { Callback } from './callback';
+
+/** `auto` infers the direction from the monitor's name and the compiled metrics. */
+export type Mode = 'auto' | 'min' | 'max';
+
+/**
+ * Which way each metric Kiln can compile is better, as Keras 3 metric objects declare it
+ * (`_direction` 'up' or 'down'). Keys are the names the metrics are logged under.
+ */
+export const METRIC_DIRECTIONS: Readonly<Record<string, 'up' | 'down'>> = {
+  accuracy: 'up',
+  acc: 'up',
+  binary_accuracy: 'up',
+  categorical_accuracy: 'up',
+  sparse_categorical_accuracy: 'up',
+  precision: 'up',
+  recall: 'up',
+  f1: 'up',
+  f1_score: 'up',
+  auc: 'up',
+  mse: 'down',
+  mae: 'down',
+  mean_squared_error: 'down',
+  mean_absolute_error: 'down',
+  hinge: 'down',
+};
+
+/**
+ * Keras 3 `MonitorCallback._set_monitor_op` in `auto` mode: strip one `val_` prefix; `loss` is
+ * minimised; otherwise the compiled metric of that name decides. Returns null where Keras raises
+ * ("isn't able to automatically determine whether that metric should be maximized or minimized").
+ */
+export function inferMode(monitor: string, compiledMetrics: readonly string[]): 'min' | 'max' | null {
+  const name = monitor.startsWith('val_') ? monitor.slice(4) : monitor;
+  let op: 'min' | 'max' | null = name === 'loss' ? 'min' : null;
+  if (compiledMetrics.includes(name)) {
+    const dir = METRIC_DIRECTIONS[name];
+    if (dir !== undefined) op = dir === 'up' ? 'max' : 'min';
+  }
+  return op;
+}
+
+/** Options shared by the monitoring callbacks. */
+export interface MonitorOptions {
+  /** @defaultValue `'val_loss'` */
+  monitor?: string;
+  /** @defaultValue `'auto'` */
+  mode?: Mode;
+  /** Initial best value (Keras `baseline` / `initial_value_threshold`). @defaultValue `null` */
+  baseline?: number | null;
+  /** @defaultValue `0` */
+  minDelta?: number;
+  /** Names of the compiled metrics, for `auto` mode. @defaultValue `[]` */
+  compiledMetrics?: readonly string[];
+}
+
+/**
+ * Keras `keras/src/callbacks/monitor_callback.py`: monitor, mode, min_delta, baseline and "is this
+ * an improvement?".
+ *
+ * Comparisons are made in float32, as Keras's `ops.less`/`ops.greater` convert the Python floats
+ * to `floatx` tensors: `current - min_delta` and the reference are rounded to float32 first, so a
+ * difference below float32 resolution is a tie (no improvement), exactly as in Keras.
+ */
+export class MonitorCallback extends Callback {
+  readonly monitor: string;
+  readonly mode: Mode;
+  /** Signed like Keras's after setup: negative in min mode. */
+  protected minDelta: number;
+  /** Best value so far; null until the first value (or the baseline). */
+  best: number | null;
+  /** Resolved direction; null until set up. */
+  monitorOp: 'min' | 'max' | null = null;
+  protected readonly compiledMetrics: readonly string[];
+
+  constructor(opts: MonitorOptions = {}) {
+    super();
+    this.monitor = opts.monitor ?? 'val_loss';
+    this.mode = opts.mode ?? 'auto';
+    this.best = opts.baseline ?? null;
+    this.minDelta = Math.abs(opts.minDelta ?? 0);
+    this.compiledMetrics = opts.compiledMetrics ?? [];
+  }
+
+  /** Resolves the direction of `monitor`; throws where Keras raises. */
+  protected resolveOp(monitor: string): 'min' | 'max' {
+    if (this.mode === 'min' || this.mode === 'max') return this.mode;
+    const op = inferMode(monitor, this.compiledMetrics);
+    if (op === null) {
+      throw new KilnError(
+        'JOB_SPEC_INVALID',
+        `${this.name} cannot tell whether '${monitor}' should be minimized or maximized; set mode to 'min' or 'max'`,
+      );
+    }
+    return op;
+  }
+
+  /** Keras `_set_monitor_op`: direction, signed min_delta, and ±inf as the initial best. */
+  protected setMonitorOp(): void {
+    this.monitorOp = this.resolveOp(this.monitor);
+    if (this.monitorOp === 'min') this.minDelta = -Math.abs(this.minDelta);
+    if (this.best === null) this.best = this.monitorOp === 'min' ? Infinity : -Infinity;
+  }
+
+  /** Keras `_is_improvement`: true against a null reference. */
+  isImprovement(current: number, reference: number | null): boolean {
+    if (reference === null) return true;
+    return compare(this.monitorOp ?? 'min', current - this.minDelta, reference);
+  }
+}
+
+/** `ops.less` / `ops.greater` on float32 values. */
+export function compare(op: 'min' | 'max', a: number, b: number): boolean {
+  const x = Math.fround(a);
+  const y = Math.fround(b);
+  return op === 'min' ? x < y : x > y;
+}
