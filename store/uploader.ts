@@ -1,0 +1,278 @@
+import { KilnError } from '../core/errors';
+import { assertValidKey, toBuffer, type ArtifactStore, type ObjectBody, type PutOptions } from './artifact-store';
+
+/** How the uploader retries an upload the store could not take. */
+export interface UploaderRetryOptions {
+  /**
+   * Retries after the first try; the upload fails for good after `retries + 1` tries.
+   * @defaultValue 6
+   */
+  retries?: number;
+  /**
+   * Ceiling of the first backoff in milliseconds; it doubles each retry.
+   * @defaultValue 250
+   */
+  baseDelayMs?: number;
+  /**
+   * Longest single backoff in milliseconds.
+   * @defaultValue 8000
+   */
+  maxDelayMs?: number;
+}
+
+/** What {@link UploaderOptions.onRetry} is told. */
+export interface UploadRetryEvent {
+  key: string;
+  /** The retry about to happen, from 1. */
+  retry: number;
+  delayMs: number;
+  error: KilnError;
+}
+
+/** Options for {@link Uploader}. */
+export interface UploaderOptions {
+  /**
+   * Bytes the queue may hold (waiting and in flight) before `enqueue` makes its caller wait. A
+   * single object larger than the budget is still accepted, alone.
+   * @defaultValue 64 MiB
+   */
+  maxQueuedBytes?: number;
+  /** @defaultValue `{ retries: 6, baseDelayMs: 250, maxDelayMs: 8000 }` */
+  retry?: UploaderRetryOptions;
+  /** Called before each retry, e.g. to log it. Must not throw. */
+  onRetry?: (event: UploadRetryEvent) => void;
+  /**
+   * Source of jitter in [0, 1).
+   * @defaultValue `Math.random`
+   */
+  random?: () => number;
+}
+
+/** A queued upload, as {@link Uploader.enqueue} returns it. */
+export interface QueuedUpload {
+  key: string;
+  bytes: number;
+  /**
+   * Settles when the object is stored, or rejects when it never will be. Awaiting it is optional:
+   * an unobserved failure does not crash the process, and `flush()` reports it as well.
+   */
+  stored: Promise<void>;
+}
+
+/** Counters for logs and the run manifest. */
+export interface UploaderStats {
+  /** Objects waiting or in flight. */
+  queued: number;
+  /** Bytes waiting or in flight (what the budget bounds). */
+  queuedBytes: number;
+  /** Objects stored so far. */
+  uploaded: number;
+  /** Bytes stored so far. */
+  uploadedBytes: number;
+  /** Retries made after STORE_UNAVAILABLE answers. */
+  retries: number;
+  /** Uploads that failed for good. */
+  failures: number;
+  /** Uploads never tried because an earlier one had failed for good. */
+  skipped: number;
+}
+
+interface Item {
+  key: string;
+  body: Buffer;
+  opts: PutOptions | undefined;
+  /** Whether the budget has let this item's caller go on. Admitted items form a prefix of the queue. */
+  admitted: boolean;
+  admit(): void;
+  refuse(e: unknown): void;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Uploads a run's artifacts in the background, one at a time, in the order they were enqueued,
+ * so the training loop never waits on the network except to bound memory.
+ *
+ * Order is the guarantee that makes pointers safe: enqueue a checkpoint's `model.json` and
+ * `weights.bin`, then `best.json`, and `best.json` is written only after both are stored. After
+ * an upload fails for good (retries exhausted, or an error that is not `STORE_UNAVAILABLE`),
+ * nothing further is uploaded — a later pointer could otherwise name a missing checkpoint — and
+ * every later upload, and every `flush()`, rejects with that failure as the cause.
+ *
+ * Memory is bounded by `maxQueuedBytes`: `enqueue` resolves once the object is admitted, which is
+ * at once unless the objects ahead of it fill the budget. Callers that enqueue concurrently are
+ * admitted in call order, so the order of `enqueue` calls is the order of uploads.
+ *
+ * ```ts
+ * const up = new Uploader(store);
+ * await up.enqueue(ckpt.modelJson, json, { contentType: 'application/json' }); // waits only for room
+ * await up.enqueue(ckpt.weightsBin, weights);
+ * await up.enqueue(layout.bestPointer, pointerJson);                         // lands after both
+ * // … training goes on …
+ * await up.flush();                                                          // before the run ends
+ * ```
+ */
+export class Uploader {
+  private readonly store: ArtifactStore;
+  private readonly maxQueuedBytes: number;
+  private readonly retries: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly onRetry: ((event: UploadRetryEvent) => void) | undefined;
+  private readonly random: () => number;
+
+  /**
+   * Every enqueued object not yet settled, in call order, the head being uploaded. Objects enter
+   * at call time, before their caller is admitted, so concurrent callers cannot overtake each other.
+   */
+  private readonly queue: Item[] = [];
+  private queuedBytes = 0;
+  /** Bytes of admitted items still in the queue: what the budget bounds. */
+  private admittedBytes = 0;
+  private admittedCount = 0;
+  private running = false;
+  private failure: KilnError | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private readonly counters = { uploaded: 0, uploadedBytes: 0, retries: 0, failures: 0, skipped: 0 };
+
+  constructor(store: ArtifactStore, opts: UploaderOptions = {}) {
+    this.store = store;
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? 64 * MiB;
+    this.retries = opts.retry?.retries ?? 6;
+    this.baseDelayMs = opts.retry?.baseDelayMs ?? 250;
+    this.maxDelayMs = opts.retry?.maxDelayMs ?? 8000;
+    this.onRetry = opts.onRetry;
+    this.random = opts.random ?? Math.random;
+    if (!(this.maxQueuedBytes > 0)) throw new KilnError('BAD_REQUEST', `Uploader maxQueuedBytes must be > 0, got ${this.maxQueuedBytes}.`);
+    if (!Number.isInteger(this.retries) || this.retries < 0) throw new KilnError('BAD_REQUEST', `Uploader retry.retries must be an integer ≥ 0, got ${this.retries}.`);
+  }
+
+  /**
+   * Queues `body` for upload to `key` after everything enqueued before it. Resolves once the
+   * object is admitted — at once, unless the objects ahead of it already fill `maxQueuedBytes`,
+   * in which case it waits for room. The returned `stored` promise settles when the object is in
+   * the store.
+   *
+   * The uploader keeps `body` itself, not a copy: do not modify it after enqueueing. Rejects at
+   * once for an invalid key; rejects, and the object is never uploaded, when an earlier upload
+   * has failed for good.
+   */
+  async enqueue(key: string, body: ObjectBody, opts?: PutOptions): Promise<QueuedUpload> {
+    assertValidKey(key);
+    const bytes = toBuffer(body);
+    if (this.failure !== undefined) {
+      this.counters.skipped++;
+      throw this.skipError(key);
+    }
+    let admit!: () => void;
+    let refuse!: (e: unknown) => void;
+    const admitted = new Promise<void>((res, rej) => { admit = res; refuse = rej; });
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const stored = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    // A failure also reaches flush() and stats(); this handler only keeps an unobserved
+    // `stored` from counting as an unhandled rejection and crashing the process.
+    stored.catch(() => undefined);
+    this.queue.push({ key, body: bytes, opts, admitted: false, admit, refuse, resolve, reject });
+    this.queuedBytes += bytes.length;
+    this.admitWaiting();
+    void this.drain();
+    await admitted;
+    return { key, bytes: bytes.length, stored };
+  }
+
+  /**
+   * Resolves when every upload enqueued so far (including callers still waiting for room) is
+   * stored; rejects when any upload has failed for good. The run must not finish before this.
+   */
+  async flush(): Promise<void> {
+    if (this.queue.length > 0 || this.running) {
+      await new Promise<void>((r) => this.idleWaiters.push(r));
+    }
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): UploaderStats {
+    return { queued: this.queue.length, queuedBytes: this.queuedBytes, ...this.counters };
+  }
+
+  /** Lets callers go on, in queue order, while their objects fit in the budget. */
+  private admitWaiting(): void {
+    // After a failure the drain loop refuses the rest, so waiting callers get the error.
+    while (this.failure === undefined && this.admittedCount < this.queue.length) {
+      const next = this.queue[this.admittedCount];
+      // An object bigger than the whole budget would never fit; it goes in once nothing else is admitted.
+      if (this.admittedBytes > 0 && this.admittedBytes + next.body.length > this.maxQueuedBytes) return;
+      next.admitted = true;
+      this.admittedCount++;
+      this.admittedBytes += next.body.length;
+      next.admit();
+    }
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const item = this.queue[0];
+        if (this.failure !== undefined) {
+          this.counters.skipped++;
+          const skipped = this.skipError(item.key);
+          item.refuse(skipped);
+          item.reject(skipped);
+        } else {
+          try {
+            await this.upload(item);
+            this.counters.uploaded++;
+            this.counters.uploadedBytes += item.body.length;
+            item.resolve();
+          } catch (e) {
+            this.counters.failures++;
+            this.failure = e instanceof KilnError
+              ? e
+              : new KilnError('INTERNAL', `Uploading ${item.key} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+            item.reject(this.failure);
+          }
+        }
+        this.queue.shift();
+        this.queuedBytes -= item.body.length;
+        if (item.admitted) {
+          this.admittedCount--;
+          this.admittedBytes -= item.body.length;
+        }
+        this.admitWaiting();
+      }
+    } finally {
+      this.running = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async upload(item: Item): Promise<void> {
+    for (let retry = 0; ; retry++) {
+      try {
+        await this.store.put(item.key, item.body, item.opts);
+        return;
+      } catch (e) {
+        if (!(e instanceof KilnError) || e.code !== 'STORE_UNAVAILABLE' || retry >= this.retries) throw e;
+        // Full jitter spreads the retries of many workers that hit the same outage.
+        const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** retry);
+        const delayMs = Math.round(this.random() * ceiling);
+        this.counters.retries++;
+        this.onRetry?.({ key: item.key, retry: retry + 1, delayMs, error: e });
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
+
+  private skipError(key: string): KilnError {
+    const failure = this.failure!;
+    return new KilnError(failure.code, `Not uploaded ${key}: an earlier upload failed (${failure.message}).`, { cause: failure });
+  }
+}
