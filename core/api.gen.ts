@@ -177,6 +177,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{jobId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A job's webhook deliveries and every attempt at each
+         * @description One item per message (event) sent for the job, oldest first, with its state and the attempts
+         *     the log still holds (the newest 500 per job; the per-delivery counts are kept in full).
+         *     Every attempt of a delivery carries the same `webhook-id`, which is the `deliveryId`.
+         */
+        get: operations["listDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{jobId}/deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+                /**
+                 * @description The delivery's message id, also its `webhook-id` header.
+                 * @example msg_job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C_job_succeeded
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again now
+         * @description A finished delivery (delivered, failed or skipped) is queued again with a fresh retry schedule
+         *     and the same `webhook-id`, so a receiver that de-duplicates ignores a copy it already
+         *     processed. A delivery waiting for its next retry is attempted now; one queued or in flight is
+         *     left as it is. If the endpoint was disabled by a `410 Gone`, it is enabled again. Deliveries
+         *     finished more than 30 days ago cannot be sent again (404).
+         */
+        post: operations["retryDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -457,15 +514,35 @@ export interface components {
             format?: "json" | "slack";
             /**
              * Format: uri
-             * @description Where to deliver this alert; default - the job's webhook.
+             * @description Where to deliver this alert; default - the job's webhook. Slack incoming-webhook URLs take `format: slack`; deliveries to this URL are signed with the job's webhook secret when the job has one.
              */
             url?: string;
         };
         WebhookSpec: {
-            /** Format: uri */
+            /**
+             * Format: uri
+             * @description Where events are POSTed. Private, loopback and link-local addresses (literal, `localhost`, or a name resolving to one at delivery) are refused unless the deployment allow-lists them (`KILN_OUTBOUND_ALLOW`); redirects are not followed.
+             */
             url: string;
             /** @description Signing secret in Standard Webhooks form - `whsec_` followed by base64 of 24 to 64 random bytes. Deliveries carry `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`). */
             secret: string;
+            /**
+             * @description The events to send. Default - the terminal events (`job.succeeded`, `job.failed`, `job.cancelled`) and `alert.triggered` (which only happens when the job has alert rules). `job.epoch` sends one event per epoch.
+             * @default [
+             *       "job.succeeded",
+             *       "job.failed",
+             *       "job.cancelled",
+             *       "alert.triggered"
+             *     ]
+             * @example [
+             *       "job.started",
+             *       "checkpoint.improved",
+             *       "job.succeeded",
+             *       "job.failed",
+             *       "job.cancelled"
+             *     ]
+             */
+            events?: components["schemas"]["WebhookEventType"][];
         };
         Links: {
             self: string;
@@ -598,6 +675,56 @@ export interface components {
                 events: Record<string, never>[];
             }[];
         };
+        /** @enum {string} */
+        WebhookEventType: "job.started" | "job.epoch" | "checkpoint.improved" | "alert.triggered" | "job.succeeded" | "job.failed" | "job.cancelled";
+        DeliveryList: {
+            items: components["schemas"]["Delivery"][];
+        };
+        Delivery: {
+            /** @description The message id; the `webhook-id` of every attempt. */
+            deliveryId: string;
+            eventType: components["schemas"]["WebhookEventType"];
+            url: string;
+            /**
+             * Format: date-time
+             * @description When the delivery was queued.
+             */
+            createdAt: string;
+            /**
+             * @description `pending` - queued or waiting for a retry; `delivered` - a 2xx arrived; `failed` - given up (schedule used up, address refused, 410 Gone, Retry-After too far); `skipped` - the endpoint was disabled by an earlier 410.
+             * @enum {string}
+             */
+            state: "pending" | "delivered" | "failed" | "skipped";
+            /** @description Attempts made */
+            attempts: number;
+            /** Format: date-time */
+            lastAttemptAt: string | null;
+            /** @description The attempts the log still holds, oldest first. */
+            attemptLog: components["schemas"]["DeliveryAttempt"][];
+            links: {
+                retry: string;
+            };
+        };
+        DeliveryAttempt: {
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the attempt started.
+             */
+            at: string;
+            /** @description The receiver's HTTP status; null when no answer came. */
+            statusCode: number | null;
+            latencyMs: number | null;
+            /** @description Why it did not deliver - `HTTP 503`, a timeout, a refused address. */
+            error: string | null;
+            /** @enum {string} */
+            outcome: "delivered" | "retrying" | "failed" | "disabled" | "skipped";
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (outcome `retrying`).
+             */
+            nextAttemptAt: string | null;
+        };
     };
     responses: {
         /** @description An RFC 9457 problem document. */
@@ -630,6 +757,11 @@ export interface components {
         JobId: string;
         /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
         RunId: string;
+        /**
+         * @description The delivery's message id, also its `webhook-id` header.
+         * @example msg_job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C_job_succeeded
+         */
+        DeliveryId: string;
     };
     requestBodies: never;
     headers: never;
@@ -674,9 +806,14 @@ export type SchemaArtifact = components['schemas']['Artifact'];
 export type SchemaRun = components['schemas']['Run'];
 export type SchemaSimulateRequest = components['schemas']['SimulateRequest'];
 export type SchemaSimulateResponse = components['schemas']['SimulateResponse'];
+export type SchemaWebhookEventType = components['schemas']['WebhookEventType'];
+export type SchemaDeliveryList = components['schemas']['DeliveryList'];
+export type SchemaDelivery = components['schemas']['Delivery'];
+export type SchemaDeliveryAttempt = components['schemas']['DeliveryAttempt'];
 export type ResponseProblem = components['responses']['Problem'];
 export type ParameterJobId = components['parameters']['JobId'];
 export type ParameterRunId = components['parameters']['RunId'];
+export type ParameterDeliveryId = components['parameters']['DeliveryId'];
 export type $defs = Record<string, never>;
 export interface operations {
     listJobs: {
@@ -960,6 +1097,63 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            503: components["responses"]["Problem"];
+        };
+    };
+    listDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job's deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    retryDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+                /**
+                 * @description The delivery's message id, also its `webhook-id` header.
+                 * @example msg_job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C_job_succeeded
+                 */
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery is queued; its state follows in the list. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
     };

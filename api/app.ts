@@ -1,0 +1,83 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Redis } from 'ioredis';
+import { createStore } from '../store/create-store';
+import type { ArtifactStore } from '../store/artifact-store';
+import type { ApiConfig } from './config';
+import { loadOpenApiDocument } from './openapi-document';
+import { ApiKeyAuth } from './plugins/auth';
+import { registerOperations } from './plugins/openapi-routes';
+import { registerProblemDetails } from './plugins/problem-details';
+import { makeValidatorCompiler } from './validation';
+import { jobHandlers } from './routes/jobs';
+import { runHandlers } from './routes/runs';
+import { callbackHandlers } from './routes/callbacks';
+import { healthHandlers } from './routes/health';
+import { deliveryHandlers } from './routes/deliveries';
+import { DeliveryService } from './services/delivery-service';
+import { WebhookQueue } from './services/webhook-queue';
+import { JobService } from './services/job-service';
+import { RunService } from './services/run-service';
+import { TrainingQueue } from './services/training-queue';
+
+export interface AppDeps {
+  redis: Redis;
+  store: ArtifactStore;
+}
+
+/**
+ * Builds the API: external plugins (docs), then Kiln's (errors, auth), then the contract's routes.
+ * Owns its Redis connection and closes it with the app.
+ */
+export async function buildApp(config: ApiConfig, opts: { logger?: boolean | object } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimit,
+    // The job queue would rather answer 503 at once than hang while Redis is away.
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(makeValidatorCompiler());
+  // JSON only: a text body is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
+  registerProblemDetails(app);
+
+  const doc = loadOpenApiDocument();
+  await app.register(swagger, { mode: 'static', specification: { document: doc as any } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } as any }, async () => app.swagger());
+
+  // API side of Redis: fail fast (503) instead of queueing commands while disconnected.
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
+  // Give the first connection a moment, so requests right after start-up are not refused; if Redis
+  // is down the API still starts and answers 503 until it is back.
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 3000);
+    redis.once('ready', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const queue = new TrainingQueue(redis, config.queuePrefix);
+  const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound);
+  const runs = new RunService(store, jobs);
+  const webhookQueue = new WebhookQueue(redis, config.queuePrefix);
+  const deliveries = new DeliveryService(redis, webhookQueue, config.queuePrefix, jobs);
+  app.addHook('onClose', async () => {
+    await queue.close().catch(() => undefined);
+    await webhookQueue.close().catch(() => undefined);
+    await store.close?.().catch(() => undefined);
+    redis.disconnect();
+  });
+
+  registerOperations(app, doc, {
+    ...jobHandlers(jobs),
+    ...runHandlers(runs),
+    ...callbackHandlers(),
+    ...healthHandlers({ redis, store }),
+    ...deliveryHandlers(deliveries),
+  }, new ApiKeyAuth(config.apiKeys));
+  return app;
+}

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
+import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
+import { DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+
+export interface ApiConfig {
+  port: number;
+  host: string;
+  redisUrl: string;
+  queuePrefix: string;
+  store: StoreConfig;
+  /** API key → tenant. */
+  apiKeys: Map<string, string>;
+  /** True when no keys were configured and a development key was generated. */
+  generatedDevKey: string | null;
+  /** Largest accepted request body, in bytes. */
+  bodyLimit: number;
+  logLevel: string;
+  /** Private or loopback hosts and CIDRs that job webhooks may target anyway (KILN_OUTBOUND_ALLOW). */
+  outbound: OutboundAllow;
+}
+
+/**
+ * Reads the API's configuration from an environment. Pure: called once by the entry point and
+ * passed down. Throws one error listing every problem.
+ */
+export function loadConfig(env: Record<string, string | undefined>, opts: { allowDevKey?: boolean } = {}): ApiConfig {
+  const p = new ConfigProblems();
+  const apiKeys = new Map<string, string>();
+  let generatedDevKey: string | null = null;
+  const rawKeys = env.KILN_API_KEYS ?? '';
+  for (const pair of rawKeys.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = pair.indexOf(':');
+    const tenant = pair.slice(0, i);
+    const key = pair.slice(i + 1);
+    if (i <= 0 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(tenant) || key.length < 16) {
+      p.add('KILN_API_KEYS', `each entry is tenant:key with a lowercase tenant (a-z, 0-9, -) and a key of 16+ characters; '${pair.slice(0, Math.max(i, 0))}:…' is not`);
+      continue;
+    }
+    apiKeys.set(key, tenant);
+  }
+  if (apiKeys.size === 0) {
+    if (opts.allowDevKey) {
+      generatedDevKey = 'dev_' + randomBytes(18).toString('base64url');
+      apiKeys.set(generatedDevKey, 'dev');
+    } else {
+      p.add('KILN_API_KEYS', 'no API keys configured; set tenant:key pairs, e.g. KILN_API_KEYS=acme:<32 random characters>');
+    }
+  }
+  const config: ApiConfig = {
+    port: p.int(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    redisUrl: parseRedisUrl(env, p),
+    queuePrefix: env.KILN_QUEUE_PREFIX || DEFAULT_QUEUE_PREFIX,
+    store: parseStoreConfig(env, p, 'file://' + resolve('.kiln/store')),
+    apiKeys,
+    generatedDevKey,
+    bodyLimit: p.int(env, 'KILN_BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    outbound: { hosts: [], cidrs: [] },
+  };
+  const outbound = parseOutboundAllow(env.KILN_OUTBOUND_ALLOW);
+  for (const problem of outbound.problems) p.add('KILN_OUTBOUND_ALLOW', problem);
+  config.outbound = outbound.allow;
+  p.check('API');
+  return config;
+}

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { SchemaJob, SchemaJobAccepted, SchemaJobList, SchemaJobSpec, SchemaJobStatus } from '../../core/api.gen';
+import { ERROR_CODES, KilnError, specInvalid, type ErrorCode } from '../../core/errors';
+import { newJobIds, runIdForJob } from '../../core/ids';
+import { checkJobSpec } from '../../core/check-job-spec';
+import type { OutboundAllow } from '../../core/outbound-policy';
+import { kilnKeys } from '../../core/queue-contract';
+import type { JobSnapshot, TrainingQueue } from './training-queue';
+
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+/** Runs a Redis-backed step, turning connection failures into a 503 the caller can retry. */
+export async function withRedis<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof KilnError) throw err;
+    throw new KilnError('QUEUE_UNAVAILABLE', `the job queue is unavailable (${what}); nothing was changed, retry shortly`, { cause: err, retryAfter: 5 });
+  }
+}
+
+export function jobLinks(jobId: string) {
+  const runId = runIdForJob(jobId);
+  return {
+    self: `/v1/jobs/${jobId}`,
+    run: `/v1/runs/${runId}`,
+    model: `/v1/runs/${runId}/model/model.json`,
+    logs: `/v1/runs/${runId}/logs.csv`,
+  };
+}
+
+/** Jobs as the API sees them: submission, status, listing and cancellation, per tenant. */
+export class JobService {
+  constructor(
+    private readonly redis: Redis,
+    private readonly queue: TrainingQueue,
+    private readonly prefix: string,
+    private readonly storeUri: string,
+    private readonly outbound: OutboundAllow,
+  ) {}
+
+  /** Validates the spec's meaning, then queues it (or returns the job an Idempotency-Key already made). */
+  async createJob(tenant: string, spec: SchemaJobSpec, idempotencyKey?: string): Promise<{ accepted: SchemaJobAccepted; replayed: boolean }> {
+    const problems = checkJobSpec(spec, { tenant, storeUri: this.storeUri, outbound: this.outbound });
+    if (problems.length > 0) throw specInvalid(problems);
+
+    const bodyHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+    const { jobId, runId } = newJobIds();
+    let idemKey: string | null = null;
+    if (idempotencyKey !== undefined) {
+      idemKey = kilnKeys.idempotency(this.prefix, tenant, createHash('sha256').update(idempotencyKey).digest('hex'));
+      const record = JSON.stringify({ jobId, bodyHash });
+      const set = await withRedis('idempotency', () => this.redis.set(idemKey!, record, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX'));
+      if (set === null) {
+        const existing = await withRedis('idempotency', () => this.redis.get(idemKey!));
+        const prior = existing ? (JSON.parse(existing) as { jobId: string; bodyHash: string }) : null;
+        if (prior) {
+          if (prior.bodyHash !== bodyHash) {
+            throw new KilnError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key was already used for job ${prior.jobId} with a different body; use a new key for a new job`);
+          }
+          return { accepted: { jobId: prior.jobId, runId: runIdForJob(prior.jobId), status: 'queued', links: jobLinks(prior.jobId) }, replayed: true };
+        }
+      }
+    }
+    try {
+      await withRedis('enqueue', async () => {
+        await this.redis.zadd(kilnKeys.tenantJobs(this.prefix, tenant), 0, jobId);
+        await this.queue.add({ tenant, jobId, runId, spec, createdAt: new Date().toISOString() });
+      });
+    } catch (err) {
+      // Not queued: free the key so the client's retry can succeed.
+      if (idemKey) await this.redis.del(idemKey).catch(() => undefined);
+      throw err;
+    }
+    return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId) }, replayed: false };
+  }
+
+  async getJob(tenant: string, jobId: string): Promise<SchemaJob> {
+    const snap = await withRedis('read job', () => this.queue.get(jobId));
+    if (!snap || snap.data.tenant !== tenant) throw notFound(jobId);
+    const cancelledAt = await withRedis('read job', () => this.redis.get(kilnKeys.cancel(this.prefix, jobId)));
+    return toJobView(snap, cancelledAt);
+  }
+
+  /** Newest first; the cursor is the last job id of the previous page (ids sort by time). */
+  async listJobs(tenant: string, opts: { status?: SchemaJobStatus; limit?: number; cursor?: string }): Promise<SchemaJobList> {
+    const limit = opts.limit ?? 20;
+    if (opts.cursor !== undefined && !/^job_[0-9A-Z]{26}$/.test(opts.cursor)) {
+      throw new KilnError('BAD_REQUEST', "cursor is not one this API returned; pass the previous page's nextCursor unchanged", { errors: [{ pointer: '/query/cursor', detail: 'not a cursor from nextCursor' }] });
+    }
+    const key = kilnKeys.tenantJobs(this.prefix, tenant);
+    const items: SchemaJob[] = [];
+    let from = opts.cursor ? `(${opts.cursor}` : '+';
+    let scanned = 0;
+    // With a status filter a page may need several reads; bound the scan so one call stays cheap.
+    while (items.length < limit && scanned < 2000) {
+      const ids = await withRedis('list jobs', () => this.redis.zrevrangebylex(key, from, '-', 'LIMIT', 0, 100));
+      if (ids.length === 0) return { items, nextCursor: null };
+      for (const id of ids) {
+        scanned++;
+        from = `(${id}`;
+        const snap = await withRedis('list jobs', () => this.queue.get(id));
+        if (!snap || snap.data.tenant !== tenant) continue;
+        const cancelledAt = await withRedis('list jobs', () => this.redis.get(kilnKeys.cancel(this.prefix, id)));
+        const view = toJobView(snap, cancelledAt);
+        if (opts.status && view.status !== opts.status) continue;
+        items.push(view);
+        if (items.length === limit) return { items, nextCursor: id };
+      }
+    }
+    return { items, nextCursor: from.slice(1) };
+  }
+
+  async cancelJob(tenant: string, jobId: string): Promise<SchemaJob> {
+    const job = await this.getJob(tenant, jobId);
+    if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
+      throw new KilnError('JOB_NOT_CANCELLABLE', `job ${jobId} already ended ${job.status}; nothing to cancel`);
+    }
+    const at = new Date().toISOString();
+    await withRedis('cancel', async () => {
+      await this.redis.set(kilnKeys.cancel(this.prefix, jobId), at, 'EX', 30 * 24 * 3600, 'NX');
+      await this.redis.publish(kilnKeys.cancelChannel(this.prefix), jobId);
+    });
+    return this.getJob(tenant, jobId);
+  }
+}
+
+function notFound(jobId: string): KilnError {
+  return new KilnError('NOT_FOUND', `no job ${jobId} for this API key`);
+}
+
+/** Parses the `CODE: detail` form the worker fails jobs with. */
+export function parseFailure(reason: string | null): { code: string; detail: string } {
+  if (!reason) return { code: 'INTERNAL', detail: 'the job failed without a reason' };
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
+  if (m && m[1] in ERROR_CODES) return { code: m[1] as ErrorCode, detail: m[2] };
+  if (/stalled/i.test(reason)) return { code: 'WORKER_CRASHED', detail: `the worker running this job was lost too many times (${reason})` };
+  return { code: 'INTERNAL', detail: reason };
+}
+
+export function toJobView(snap: JobSnapshot, cancelledAt: string | null): SchemaJob {
+  const { data, progress, result } = snap;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  let status: SchemaJobStatus;
+  if (snap.state === 'completed' && result) status = result.status;
+  else if (snap.state === 'failed') status = 'failed';
+  else if (snap.state === 'queued' && cancelledAt) status = 'cancelled';
+  else status = snap.state === 'running' ? 'running' : snap.state === 'completed' ? 'succeeded' : 'queued';
+  const transitions: SchemaJob['transitions'] = [{ status: 'queued', at: data.createdAt }];
+  if (snap.processedOn && (status !== 'cancelled' || result)) transitions.push({ status: 'running', at: iso(snap.processedOn) });
+  if (status === 'cancelled' && !result && cancelledAt) transitions.push({ status: 'cancelled', at: cancelledAt, reason: 'cancelled before it started' });
+  else if (snap.finishedOn && status !== 'running' && status !== 'queued') transitions.push({ status, at: iso(snap.finishedOn) });
+  const failure = status === 'failed' ? parseFailure(snap.failedReason) : null;
+  return {
+    jobId: data.jobId,
+    runId: data.runId,
+    status,
+    stopReason: result?.stopReason ?? (status === 'failed' ? 'error' : status === 'cancelled' ? 'cancelled' : null),
+    progress: {
+      epoch: result?.epoch ?? progress?.epoch ?? null,
+      epochs: data.spec.fit.epochs,
+      metrics: result?.metrics ?? progress?.metrics ?? {},
+    },
+    best: result?.best ?? progress?.best ?? null,
+    backend: result?.backend ?? progress?.backend ?? null,
+    attempts: snap.attemptsMade + (snap.state === 'running' ? 1 : 0),
+    error: failure,
+    tags: data.spec.tags ?? {},
+    createdAt: data.createdAt,
+    transitions,
+    links: jobLinks(data.jobId),
+  };
+}
+

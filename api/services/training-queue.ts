@@ -1,0 +1,66 @@
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../../core/queue-contract';
+
+/** What the API needs to know of one queued, running or finished job. */
+export interface JobSnapshot {
+  data: TrainingJobData;
+  state: 'queued' | 'running' | 'completed' | 'failed';
+  progress: TrainingProgress | null;
+  result: TrainingResult | null;
+  failedReason: string | null;
+  createdAt: number;
+  processedOn: number | null;
+  finishedOn: number | null;
+  attemptsMade: number;
+}
+
+/** The API side of the training queue: the only API module that imports BullMQ. */
+export class TrainingQueue {
+  private readonly queue: Queue<TrainingJobData, TrainingResult>;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(TRAINING_QUEUE, { connection, prefix });
+  }
+
+  async add(data: TrainingJobData): Promise<void> {
+    await this.queue.add('train', data, {
+      jobId: data.jobId,
+      attempts: TRAINING_ATTEMPTS,
+      backoff: { type: 'exponential', delay: 5000 },
+      // Finished jobs stay readable for 30 days; the run manifest in the store stays for good.
+      removeOnComplete: { age: 30 * 24 * 3600 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    });
+  }
+
+  async get(jobId: string): Promise<JobSnapshot | null> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return null;
+    return snapshot(job, await job.getState());
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+function snapshot(job: Job<TrainingJobData, TrainingResult>, rawState: string): JobSnapshot | null {
+  if (!job.data || typeof job.data !== 'object' || !job.data.jobId) return null;
+  const state: JobSnapshot['state'] = rawState === 'active' ? 'running'
+    : rawState === 'completed' ? 'completed'
+      : rawState === 'failed' ? 'failed'
+        : 'queued';
+  const progress = job.progress && typeof job.progress === 'object' ? (job.progress as unknown as TrainingProgress) : null;
+  return {
+    data: job.data,
+    state,
+    progress,
+    result: state === 'completed' ? (job.returnvalue ?? null) : null,
+    failedReason: job.failedReason || null,
+    createdAt: job.timestamp,
+    processedOn: job.processedOn ?? null,
+    finishedOn: job.finishedOn ?? null,
+    attemptsMade: job.attemptsMade,
+  };
+}

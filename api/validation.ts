@@ -1,0 +1,119 @@
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import type { FieldProblem } from '../core/errors';
+
+/**
+ * Validators for request parts, compiled from the OpenAPI document's schemas (JSON Schema 2020-12,
+ * as OpenAPI 3.1 uses). Bodies are validated strictly: no type coercion, no defaults filled in, and
+ * unknown properties are errors, never silently removed (a typo like `paitence` is a 400).
+ * Query strings and path parameters arrive as text, so those validators coerce types.
+ */
+export function makeValidatorCompiler() {
+  const common = { allErrors: true, strict: false, verbose: true, removeAdditional: false as const, useDefaults: false };
+  const strictAjv = addFormats(new Ajv2020({ ...common, coerceTypes: false }));
+  const coercingAjv = addFormats(new Ajv2020({ ...common, coerceTypes: true }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }): ValidateFunction =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}
+
+/**
+ * Turns Ajv's errors into field problems with JSON pointers and a fix. For `oneOf`, only the
+ * alternative the caller evidently meant is reported (the one whose required fields are present,
+ * else the one with the fewest errors), not every alternative's complaints.
+ */
+export function ajvErrorsToProblems(errors: ErrorObject[], part: string): FieldProblem[] {
+  let kept = [...errors];
+  const oneOfs = kept.filter((e) => e.keyword === 'oneOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const one of oneOfs) {
+    if (!kept.includes(one)) continue;
+    const prefix = one.schemaPath + '/';
+    const byBranch = new Map<number, ErrorObject[]>();
+    for (const e of kept) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const branch = Number(e.schemaPath.slice(prefix.length).split('/')[0]);
+      byBranch.set(branch, [...(byBranch.get(branch) ?? []), e]);
+    }
+    if (byBranch.size === 0) continue; // several alternatives matched: keep the oneOf error itself
+    const branches = [...byBranch.entries()];
+    const intended = branches.filter(([, errs]) => !errs.some((e) => e.keyword === 'required' && e.instancePath === one.instancePath));
+    const pool = intended.length > 0 ? intended : branches;
+    pool.sort((a, b) => a[1].length - b[1].length);
+    const winner = pool[0][0];
+    kept = kept.filter((e) => e !== one && !(e.schemaPath.startsWith(prefix) && !e.schemaPath.startsWith(`${prefix}${winner}/`)));
+  }
+  // Pointers into the request: the body's own, else /query/…, /path/… or /header/….
+  const base = part === 'body' ? '' : `/${({ querystring: 'query', params: 'path', headers: 'header' } as Record<string, string>)[part] ?? part}`;
+  const seen = new Set<string>();
+  const problems: FieldProblem[] = [];
+  for (const e of kept) {
+    const p = describe(e, base);
+    const k = p.pointer + '\u0000' + p.detail;
+    if (!seen.has(k)) {
+      seen.add(k);
+      problems.push(p);
+    }
+  }
+  return problems;
+}
+
+function describe(e: ErrorObject, base: string): FieldProblem {
+  const at = base + e.instancePath;
+  const params = e.params as Record<string, any>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const allowed = Object.keys((e.parentSchema as any)?.properties ?? {});
+      const name = params.additionalProperty as string;
+      const close = allowed.find((a) => similar(a, name));
+      return {
+        pointer: `${at}/${escape(name)}`,
+        detail: `unknown field '${name}'; ${close ? `did you mean '${close}'? ` : ''}remove it${allowed.length ? ` or use one of: ${allowed.join(', ')}` : ''}`,
+      };
+    }
+    case 'required':
+      return { pointer: `${at}/${escape(params.missingProperty)}`, detail: `'${params.missingProperty}' is required` };
+    case 'type':
+      return { pointer: at, detail: `must be ${[].concat(params.type).join(' or ')}, got ${jsonType(e.data)}` };
+    case 'enum':
+      return { pointer: at, detail: `must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}; got ${JSON.stringify(e.data)}` };
+    case 'const':
+      return { pointer: at, detail: `must be ${JSON.stringify(params.allowedValue)}` };
+    case 'pattern': {
+      const description = (e.parentSchema as any)?.description;
+      return { pointer: at, detail: `does not have the expected form (pattern ${params.pattern})${description ? `: ${firstSentence(description)}` : ''}` };
+    }
+    case 'oneOf':
+      return { pointer: at, detail: 'matches more than one of the accepted forms; remove the fields of all but one' };
+    default:
+      return { pointer: at, detail: `${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `; got ${JSON.stringify(e.data)}` : ''}` };
+  }
+}
+
+function escape(token: string): string {
+  return String(token).replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+function firstSentence(s: string): string {
+  const line = s.trim().split('\n').join(' ');
+  const i = line.indexOf('. ');
+  return i > 0 ? line.slice(0, i + 1) : line;
+}
+
+/** True when two names differ by at most two single-character edits (for "did you mean"). */
+function similar(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length] <= 2;
+}

@@ -1,0 +1,73 @@
+/**
+ * What the API and the worker agree on about the training queue: its name, the job payload, the
+ * progress the worker reports, the result it returns, and the Redis keys both sides use besides
+ * BullMQ's own. Neither side imports the other; both import this.
+ */
+import type { SchemaJobSpec, SchemaMetricLogs, SchemaBestCheckpoint, SchemaStopReason } from './api.gen';
+
+export const TRAINING_QUEUE = 'training';
+
+/** Default BullMQ key prefix; a Redis Cluster hash tag, so all of a queue's keys share one slot. */
+export const DEFAULT_QUEUE_PREFIX = '{kiln}';
+
+/** Attempts BullMQ makes before a job fails for good (infrastructure faults only; user errors fail at once). */
+export const TRAINING_ATTEMPTS = 3;
+
+/** Payload of a training job, as the API enqueues it. */
+export interface TrainingJobData {
+  tenant: string;
+  jobId: string;
+  runId: string;
+  spec: SchemaJobSpec;
+  /** ISO time of submission. */
+  createdAt: string;
+}
+
+export type Backend = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+
+/** What the worker reports through `job.updateProgress` while a job runs. */
+export interface TrainingProgress {
+  /** Last completed epoch (0-based), null before the first one ends. */
+  epoch: number | null;
+  epochs: number;
+  metrics: SchemaMetricLogs;
+  backend: Backend;
+  best: SchemaBestCheckpoint;
+  attempt: number;
+  startedAt: string;
+}
+
+/** What the processor returns when training ends without an error. */
+export interface TrainingResult {
+  status: 'succeeded' | 'cancelled';
+  stopReason: Exclude<SchemaStopReason, null>;
+  /** Last completed epoch (0-based), null when none ran. */
+  epoch: number | null;
+  epochs: number;
+  metrics: SchemaMetricLogs;
+  best: SchemaBestCheckpoint;
+  backend: Backend | null;
+  attempt: number;
+  finishedAt: string;
+}
+
+/** Redis keys Kiln keeps beside BullMQ's, under the same prefix. */
+export const kilnKeys = {
+  /** Set when a caller cancels; the worker stops at the next batch. Value: ISO time. */
+  cancel: (prefix: string, jobId: string) => `${prefix}:kiln:cancel:${jobId}`,
+  /** Pub/sub channel announcing cancellations (message: jobId). */
+  cancelChannel: (prefix: string) => `${prefix}:kiln:cancel`,
+  /** Lexicographically sorted set of a tenant's job ids (ids sort by creation time). */
+  tenantJobs: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:jobs`,
+  /** Idempotency record: JSON `{ jobId, bodyHash }`. */
+  idempotency: (prefix: string, tenant: string, keyHash: string) => `${prefix}:kiln:idem:${tenant}:${keyHash}`,
+};
+
+/** Serialises metric logs for the wire: non-finite numbers become the strings JSON can carry. */
+export function logsToWire(logs: Record<string, number>): SchemaMetricLogs {
+  const out: SchemaMetricLogs = {};
+  for (const [k, v] of Object.entries(logs)) {
+    out[k] = Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+  }
+  return out;
+}

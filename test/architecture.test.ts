@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..');
+const SOURCE_DIRS = ['core', 'api', 'worker', 'store', 'cli'];
+
+function sources(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith('.ts')) out.push(relative(ROOT, p));
+    }
+  };
+  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
+  return out;
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|import\(\s*['"]([^'"]+)['"]\s*\)/g)];
+  return specs.map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+}
+
+function resolveLocal(from: string, spec: string): string | null {
+  if (!spec.startsWith('.')) return null;
+  const base = join(dirname(from), spec);
+  for (const candidate of [`${base}.ts`, join(base, 'index.ts')]) {
+    try {
+      statSync(join(ROOT, candidate));
+      return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return null;
+}
+
+const files = sources();
+const top = (f: string) => f.split('/')[0];
+
+test('only worker/tfjs imports @tensorflow/*', () => {
+  const offenders = files.filter((f) => !f.startsWith('worker/tfjs/') && imports(f).some((s) => s.startsWith('@tensorflow/')));
+  assert.deepEqual(offenders, []);
+});
+
+test('only the S3 driver imports the AWS SDK', () => {
+  const offenders = files.filter((f) => f !== 'store/s3-store.ts' && imports(f).some((s) => s.startsWith('@aws-sdk/')));
+  assert.deepEqual(offenders, []);
+});
+
+test('only the queue modules (api/services/*-queue.ts, worker/**/*-queue.ts) import bullmq', () => {
+  const queueModule = (f: string) => /^(api\/services|worker(\/[a-z-]+)?)\/[a-z-]+-queue\.ts$/.test(f);
+  const offenders = files.filter((f) => !queueModule(f) && imports(f).some((s) => s === 'bullmq' || s.startsWith('bullmq/')));
+  assert.deepEqual(offenders, []);
+});
+
+test('dependencies point one way: api → core/store, worker → core/store, store → core, core → nothing', () => {
+  const allowed: Record<string, string[]> = {
+    core: ['core'],
+    store: ['store', 'core'],
+    api: ['api', 'core', 'store'],
+    worker: ['worker', 'core', 'store'],
+    cli: ['cli', 'api', 'worker', 'core', 'store'],
+  };
+  const offenders: string[] = [];
+  for (const f of files) {
+    for (const s of imports(f)) {
+      const target = resolveLocal(f, s);
+      if (target && !allowed[top(f)].includes(top(target))) offenders.push(`${f} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('core does no I/O', () => {
+  const io = ['node:fs', 'fs', 'node:http', 'http', 'node:net', 'node:child_process', 'ioredis', 'fastify'];
+  const offenders = files.filter((f) => top(f) === 'core' && imports(f).some((s) => io.includes(s) || s.startsWith('fs/')));
+  assert.deepEqual(offenders, []);
+});
+
+test('no barrel index.ts files and no import cycles', () => {
+  assert.deepEqual(files.filter((f) => f.endsWith('/index.ts')), []);
+  const graph = new Map(files.map((f) => [f, imports(f).map((s) => resolveLocal(f, s)).filter((t): t is string => t !== null)]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (f: string, path: string[]) => {
+    if (state.get(f) === 'done') return;
+    if (state.get(f) === 'visiting') {
+      cycles.push([...path.slice(path.indexOf(f)), f].join(' → '));
+      return;
+    }
+    state.set(f, 'visiting');
+    for (const t of graph.get(f) ?? []) visit(t, [...path, f]);
+    state.set(f, 'done');
+  };
+  for (const f of files) visit(f, []);
+  assert.deepEqual(cycles, []);
+});

@@ -1,0 +1,69 @@
+import { resolve } from 'node:path';
+import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
+import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
+import { DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import { DEFAULT_DELIVERY_SCHEDULE_MS, parseDeliverySchedule } from '../core/webhook-contract';
+
+export interface WorkerConfig {
+  redisUrl: string;
+  queuePrefix: string;
+  store: StoreConfig;
+  backend: 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
+  /** Exit at start-up unless TensorFlow sees a GPU (set in the GPU image). */
+  requireGpu: boolean;
+  concurrency: number;
+  /** Milliseconds a job's lock lasts between renewals (BullMQ lockDuration). */
+  lockDurationMs: number;
+  shutdownGraceSeconds: number;
+  healthPort: number;
+  webhookTimeoutMs: number;
+  /** Delays between webhook delivery attempts, in ms. */
+  webhookSchedule: number[];
+  /** Hosts and CIDRs that webhooks may reach although they are private or loopback. */
+  outbound: OutboundAllow;
+  /** Base URL of the API, for absolute links in webhooks (relative links without it). */
+  publicUrl: string | null;
+  logLevel: string;
+}
+
+/** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
+export function loadConfig(env: Record<string, string | undefined>): WorkerConfig {
+  const p = new ConfigProblems();
+  const config: WorkerConfig = {
+    redisUrl: parseRedisUrl(env, p),
+    queuePrefix: env.KILN_QUEUE_PREFIX || DEFAULT_QUEUE_PREFIX,
+    store: parseStoreConfig(env, p, 'file://' + resolve('.kiln/store')),
+    backend: p.oneOf(env, 'KILN_BACKEND', 'auto', ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const),
+    requireGpu: p.bool(env, 'KILN_REQUIRE_GPU', false),
+    concurrency: p.int(env, 'KILN_WORKER_CONCURRENCY', 1, 1, 64),
+    lockDurationMs: p.int(env, 'KILN_LOCK_DURATION_MS', 30000, 1000, 600000),
+    shutdownGraceSeconds: p.int(env, 'KILN_SHUTDOWN_GRACE_SECONDS', 60, 0, 86400),
+    healthPort: p.int(env, 'KILN_WORKER_HEALTH_PORT', 8081, 0, 65535),
+    webhookTimeoutMs: p.int(env, 'KILN_WEBHOOK_TIMEOUT_MS', 10000, 100, 120000),
+    webhookSchedule: schedule(env.KILN_WEBHOOK_SCHEDULE, p),
+    outbound: outbound(env.KILN_OUTBOUND_ALLOW, p),
+    publicUrl: env.KILN_PUBLIC_URL ? env.KILN_PUBLIC_URL.replace(/\/+$/, '') : null,
+    logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  };
+  if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
+    p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);
+  }
+  p.check('worker');
+  return config;
+}
+
+function schedule(text: string | undefined, p: ConfigProblems): number[] {
+  if (!text) return [...DEFAULT_DELIVERY_SCHEDULE_MS];
+  const parsed = parseDeliverySchedule(text);
+  if (typeof parsed === 'string') {
+    p.add('KILN_WEBHOOK_SCHEDULE', parsed);
+    return [...DEFAULT_DELIVERY_SCHEDULE_MS];
+  }
+  return parsed;
+}
+
+export function outbound(text: string | undefined, p: ConfigProblems): OutboundAllow {
+  const { allow, problems } = parseOutboundAllow(text);
+  for (const problem of problems) p.add('KILN_OUTBOUND_ALLOW', problem);
+  return allow;
+}

@@ -1,0 +1,51 @@
+import type { TrainingJobData, TrainingResult } from '../core/queue-contract';
+import type { ArtifactStore } from '../store/artifact-store';
+import { runManifestKey } from '../store/run-layout';
+import type { JobNotifier } from './webhooks/job-notifier';
+
+/** Parses the `CODE: detail` message a sandboxed job failed with. */
+export function failureOf(reason: string): { code: string; detail: string } {
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
+  return m ? { code: m[1], detail: m[2] } : { code: /stalled/i.test(reason) ? 'WORKER_CRASHED' : 'INTERNAL', detail: reason };
+}
+
+/**
+ * What the worker parent does when a job ends for good: records a failure in the run manifest
+ * (the sandbox may have died without writing it) and sends the completion webhook.
+ */
+export class JobEvents {
+  constructor(
+    private readonly store: ArtifactStore,
+    private readonly notifier: JobNotifier,
+    private readonly log: (msg: string, fields?: object) => void,
+  ) {}
+
+  async completed(data: TrainingJobData, result: TrainingResult): Promise<void> {
+    await this.notifier.notify(data, result.status === 'cancelled' ? 'job.cancelled' : 'job.succeeded', {
+      status: result.status,
+      stopReason: result.stopReason,
+      epoch: result.epoch,
+      epochs: result.epochs,
+      metrics: result.metrics,
+      best: result.best,
+      backend: result.backend,
+      finishedAt: result.finishedAt,
+    });
+  }
+
+  async failed(data: TrainingJobData, reason: string, attempts: number): Promise<void> {
+    const error = failureOf(reason);
+    const key = runManifestKey(data.tenant, data.runId);
+    try {
+      const existing = await this.store.get(key);
+      const run = existing ? JSON.parse(existing.toString('utf8')) : {
+        runId: data.runId, jobId: data.jobId, spec: data.spec, history: [], best: null, artifacts: [], backend: null, createdAt: data.createdAt,
+      };
+      Object.assign(run, { status: 'failed', stopReason: 'error', error, attempts, updatedAt: new Date().toISOString() });
+      await this.store.put(key, JSON.stringify(run), { contentType: 'application/json' });
+    } catch (err) {
+      this.log('could not record the failure in run.json', { jobId: data.jobId, err: (err as Error).message });
+    }
+    await this.notifier.notify(data, 'job.failed', { status: 'failed', stopReason: 'error', error, attempts, finishedAt: new Date().toISOString() });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The worker parent process: takes training jobs from the queue and runs each in a sandboxed child
+ * (dist/worker/processor.js), then reports outcomes (run manifest on failure, webhooks).
+ */
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createStore } from '../store/create-store';
+import { loadConfig, type WorkerConfig } from './config';
+import { JobEvents } from './job-events';
+import { createTrainingWorker } from './training-queue';
+import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/delivery-queue';
+import { JobNotifier } from './webhooks/job-notifier';
+
+function log(level: string, msg: string, fields: object = {}): void {
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, role: 'worker', msg, ...fields }) + '\n');
+}
+
+/** Starts a worker; resolves to a function that stops it (waiting for running jobs up to the grace period). */
+export async function startWorker(config: WorkerConfig, opts: { processorFile?: string; queueName?: string } = {}) {
+  // Worker side of Redis: wait through reconnects rather than failing commands.
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', (err) => log('warn', 'redis connection error', { err: err.message }));
+  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  // Webhooks go through their own durable queue; this process also delivers them.
+  const sender = new QueueWebhookSender({ connection, prefix: config.queuePrefix });
+  const delivery = startWebhookDeliveryWorker({
+    connection,
+    prefix: config.queuePrefix,
+    schedule: config.webhookSchedule,
+    timeoutMs: config.webhookTimeoutMs,
+    outbound: config.outbound,
+    log: (level, msg, fields) => log(level, msg, fields),
+  });
+  const events = new JobEvents(store, new JobNotifier(sender, config.publicUrl, (m, f) => log('info', m, f)), (m, f) => log('info', m, f));
+  const worker = createTrainingWorker({
+    connection,
+    prefix: config.queuePrefix,
+    processorFile: opts.processorFile ?? join(__dirname, 'processor.js'),
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    queueName: opts.queueName,
+  }, {
+    onCompleted: (job, result) => {
+      log('info', 'job finished', { jobId: job.data.jobId, status: result.status, stopReason: result.stopReason });
+      void events.completed(job.data, result);
+    },
+    onFailed: (job, error, final) => {
+      log(final ? 'error' : 'warn', final ? 'job failed' : 'job attempt failed; will retry', { jobId: job.data?.jobId, error: error.message, attemptsMade: job.attemptsMade });
+      if (final && job.data) void events.failed(job.data, error.message, job.attemptsMade);
+    },
+    onError: (error) => log('error', 'worker error', { err: error.message }),
+  });
+  return {
+    async stop(): Promise<void> {
+      const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownGraceSeconds * 1000).unref());
+      const closed = worker.close().then(() => 'closed' as const);
+      if ((await Promise.race([closed, grace])) === 'timeout') {
+        log('warn', 'grace period over; stopping with jobs still running (they will be retried)');
+        await worker.close(true);
+      }
+      await delivery.close();
+      await sender.close();
+      await store.close?.();
+      connection.disconnect();
+    },
+    isRunning: () => worker.isRunning(),
+  };
+}
+
+async function main(): Promise<void> {
+  let config: WorkerConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const worker = await startWorker(config);
+  const health = createServer((req, res) => {
+    const ok = req.url === '/healthz' && worker.isRunning();
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));
+  });
+  health.listen(config.healthPort, '0.0.0.0').on('error', (err) => log('warn', 'health port unavailable', { err: err.message }));
+  log('info', 'worker started', { concurrency: config.concurrency, backend: config.backend, prefix: config.queuePrefix });
+  const stop = async (signal: string) => {
+    log('info', 'stopping', { signal });
+    health.close();
+    await worker.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+if (require.main === module) void main();

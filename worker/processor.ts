@@ -1,0 +1,91 @@
+/**
+ * The sandboxed child: BullMQ runs each training job here, in a process of its own, so a long epoch
+ * never blocks the parent's lock renewals. The process is reused across jobs: everything a job
+ * allocates is released before it returns.
+ */
+import { KilnError, isKilnError } from '../core/errors';
+import type { Backend, TrainingJobData, TrainingProgress, TrainingResult } from '../core/queue-contract';
+import { createStore } from '../store/create-store';
+import type { ArtifactStore } from '../store/artifact-store';
+import { Redis } from 'ioredis';
+import { loadConfig, type WorkerConfig } from './config';
+import { QueueWebhookSender } from './webhooks/delivery-queue';
+import { JobNotifier } from './webhooks/job-notifier';
+import { selectBackend } from './tfjs/backend';
+import { tensorCount } from './tfjs/memory';
+import { CancelSignal } from './training/cancel-signal';
+import { runTraining } from './training/run-training';
+
+/** The parts of BullMQ's sandboxed job this processor uses. */
+interface SandboxJob {
+  id?: string;
+  data: TrainingJobData;
+  attemptsMade: number;
+  attemptsStarted?: number;
+  updateProgress(progress: TrainingProgress): Promise<void>;
+  log(row: string): void;
+}
+
+interface ChildState {
+  config: WorkerConfig;
+  store: ArtifactStore;
+  backend: Backend;
+  notifier: JobNotifier;
+}
+
+let state: Promise<ChildState> | null = null;
+
+async function init(): Promise<ChildState> {
+  const config = loadConfig(process.env);
+  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const choice = await selectBackend(config.backend, { requireGpu: config.requireGpu });
+  log('backend selected', { backend: choice.backend, skipped: choice.skipped });
+  // Events raised during training are queued from here; the parent process delivers them.
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  const notifier = new JobNotifier(new QueueWebhookSender({ connection, prefix: config.queuePrefix }), config.publicUrl, (msg, fields) => log(msg, fields as Record<string, unknown>));
+  return { config, store, backend: choice.backend, notifier };
+}
+
+function log(message: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(JSON.stringify({ level: 'info', time: new Date().toISOString(), pid: process.pid, msg: message, ...fields }) + '\n');
+}
+
+export default async function processTrainingJob(job: SandboxJob): Promise<TrainingResult> {
+  const { config, store, backend, notifier } = await (state ??= init().catch((err) => {
+    state = null;
+    throw err;
+  }));
+  const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
+  const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId);
+  const tensorsBefore = tensorCount();
+  try {
+    return await runTraining(job.data, {
+      store,
+      backend,
+      attempt,
+      isCancelled: () => cancel.requested,
+      notifier,
+      reportProgress: (p) => job.updateProgress(p),
+      log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
+    });
+  } catch (err) {
+    throw classify(err);
+  } finally {
+    await cancel.close();
+    const leaked = tensorCount() - tensorsBefore;
+    if (leaked !== 0) log('tensor count changed across a job', { jobId: job.data.jobId, leaked });
+  }
+}
+
+/**
+ * Errors leave the sandbox as `CODE: detail`. User and configuration errors are marked
+ * unrecoverable (BullMQ matches the error name), so they fail at once; the rest are retried.
+ */
+export function classify(err: unknown): Error {
+  const kiln: KilnError = isKilnError(err) ? err : new KilnError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
+  const out = new Error(`${kiln.code}: ${kiln.message}`);
+  if (!kiln.retryable) out.name = 'UnrecoverableError';
+  out.stack = (err as Error)?.stack ?? out.stack;
+  return out;
+}

@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ModelHandle, SaveRequest, WeightsSnapshot } from '../../core/callbacks/model-handle';
+
+/** A model serialised in the TensorFlow.js layers format: model.json plus one weights file. */
+export interface SerializedModel {
+  modelJson: Record<string, unknown>;
+  weights: Buffer;
+}
+
+class TensorSnapshot implements WeightsSnapshot {
+  constructor(public tensors: tf.Tensor[] | null) {}
+  dispose(): void {
+    this.tensors?.forEach((t) => t.dispose());
+    this.tensors = null;
+  }
+}
+
+/**
+ * The callbacks' view of a tfjs LayersModel. Snapshots are clones (getWeights() returns the live
+ * variables); learning-rate changes go through `setLearningRate` where the optimizer has it, since
+ * tfjs SGD and Momentum ignore assignments to `.learningRate`.
+ */
+export class TfjsModelHandle implements ModelHandle {
+  constructor(
+    private readonly model: LayersModel,
+    private readonly saver: (request: SaveRequest, model: SerializedModel) => Promise<void>,
+    private readonly metadata: Record<string, unknown> = {},
+  ) {}
+
+  get stopTraining(): boolean {
+    return this.model.stopTraining;
+  }
+
+  set stopTraining(value: boolean) {
+    this.model.stopTraining = value;
+  }
+
+  getLearningRate(): number {
+    return (this.model.optimizer as unknown as { learningRate: number }).learningRate;
+  }
+
+  setLearningRate(lr: number): void {
+    const opt = this.model.optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+    if (typeof opt.setLearningRate === 'function') opt.setLearningRate(lr);
+    // SGD's setLearningRate also rebuilds its cached scalar; the plain field serves the others.
+    opt.learningRate = lr;
+  }
+
+  snapshotWeights(): WeightsSnapshot {
+    return new TensorSnapshot(this.model.getWeights().map((w) => w.clone()));
+  }
+
+  restoreWeights(snapshot: WeightsSnapshot): void {
+    const tensors = (snapshot as TensorSnapshot).tensors;
+    if (!tensors) throw new Error('restoreWeights: the snapshot was already disposed');
+    this.model.setWeights(tensors);
+  }
+
+  async save(request: SaveRequest): Promise<void> {
+    await this.saver(request, await serializeModel(this.model, this.metadata));
+  }
+}
+
+/** Serialises a model to model.json + weights.bin (the weights are copied out before this resolves). */
+export async function serializeModel(model: LayersModel, metadata: Record<string, unknown> = {}): Promise<SerializedModel> {
+  let captured: tf.io.ModelArtifacts | null = null;
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    captured = artifacts;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  const a = captured as unknown as tf.io.ModelArtifacts;
+  const data = a.weightData;
+  const parts: ArrayBuffer[] = data === undefined ? [] : Array.isArray(data) ? data : [data];
+  const weights = Buffer.concat(parts.map((p) => Buffer.from(p)));
+  const modelJson: Record<string, unknown> = {
+    format: a.format ?? 'layers-model',
+    generatedBy: a.generatedBy,
+    convertedBy: a.convertedBy ?? null,
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs ?? [] }],
+    ...(a.trainingConfig ? { trainingConfig: a.trainingConfig } : {}),
+    userDefinedMetadata: { kiln: metadata },
+  };
+  return { modelJson, weights };
+}

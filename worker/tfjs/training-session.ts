@@ -1,0 +1,121 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+
+/** Rows of one split as typed arrays (what dataset loading produces). */
+export interface ArraySplit {
+  x: Float32Array;
+  y: Float32Array;
+  count: number;
+}
+
+export interface BatchHooks {
+  onBatchBegin(batch: number): Promise<void>;
+  onBatchEnd(batch: number, logs: Record<string, number>): Promise<void>;
+}
+
+/**
+ * Holds one job's tensors and runs it one epoch at a time. Each epoch is its own `fit` call, so Kiln
+ * controls the epoch boundary: its own seeded shuffle, its own validation pass, and resuming at any
+ * epoch. Everything it allocates is released by `dispose()` (the sandbox process is reused).
+ */
+export class TrainingSession {
+  private readonly x: tf.Tensor;
+  private readonly y: tf.Tensor;
+  private readonly xVal: tf.Tensor | null;
+  private readonly yVal: tf.Tensor | null;
+
+  constructor(
+    readonly model: LayersModel,
+    train: ArraySplit,
+    validation: ArraySplit | null,
+    featureShape: number[],
+    labelShape: number[],
+  ) {
+    const yShape = labelShape.length === 0 ? [1] : labelShape;
+    this.x = tf.tensor(train.x, [train.count, ...featureShape], 'float32');
+    this.y = tf.tensor(train.y, [train.count, ...yShape], 'float32');
+    this.xVal = validation ? tf.tensor(validation.x, [validation.count, ...featureShape], 'float32') : null;
+    this.yVal = validation ? tf.tensor(validation.y, [validation.count, ...yShape], 'float32') : null;
+  }
+
+  get hasValidation(): boolean {
+    return this.xVal !== null;
+  }
+
+  /**
+   * Trains one epoch over the rows in `order` (all rows in stored order when null) and returns the
+   * epoch's training logs with tfjs's metric names.
+   */
+  async trainEpoch(epoch: number, batchSize: number, order: Uint32Array | null, hooks: BatchHooks): Promise<Record<string, number>> {
+    const [xs, ys] = order
+      ? tf.tidy(() => {
+          const idx = tf.tensor1d(Int32Array.from(order), 'int32');
+          return [tf.gather(this.x, idx), tf.gather(this.y, idx)];
+        })
+      : [this.x, this.y];
+    try {
+      const history = await this.model.fit(xs, ys, {
+        epochs: epoch + 1,
+        initialEpoch: epoch,
+        batchSize,
+        shuffle: false,
+        verbose: 0,
+        // Kiln runs the epoch-level callbacks itself after the validation pass; tfjs only relays batches.
+        callbacks: {
+          onBatchBegin: async (batch: number) => hooks.onBatchBegin(batch),
+          onBatchEnd: async (batch: number, logs?: Record<string, unknown>) => hooks.onBatchEnd(batch, numericLogs(logs)),
+        },
+      });
+      const logs: Record<string, number> = {};
+      for (const [name, values] of Object.entries(history.history)) {
+        const last = values[values.length - 1];
+        logs[name] = typeof last === 'number' ? last : (last as tf.Tensor).dataSync()[0];
+      }
+      return logs;
+    } finally {
+      if (order) {
+        xs.dispose();
+        ys.dispose();
+      }
+    }
+  }
+
+  /** Loss and compiled metrics on the validation split, with tfjs names prefixed `val_`. */
+  evaluateValidation(batchSize: number): Record<string, number> {
+    if (!this.xVal || !this.yVal) return {};
+    const out = this.model.evaluate(this.xVal, this.yVal, { batchSize, verbose: 0 });
+    const scalars = Array.isArray(out) ? out : [out];
+    const logs: Record<string, number> = {};
+    this.model.metricsNames.forEach((name, i) => {
+      logs[`val_${name}`] = scalars[i].dataSync()[0];
+    });
+    scalars.forEach((s) => s.dispose());
+    return logs;
+  }
+
+  /** The model's outputs on the validation split and the true labels, for metrics tfjs lacks. */
+  predictValidation(batchSize: number): { yTrue: Float32Array; yPred: Float32Array; classes: number } | null {
+    if (!this.xVal || !this.yVal) return null;
+    const pred = this.model.predict(this.xVal, { batchSize }) as tf.Tensor;
+    const yPred = pred.dataSync() as Float32Array;
+    const classes = pred.shape[pred.shape.length - 1] ?? 1;
+    pred.dispose();
+    return { yTrue: this.yVal.dataSync() as Float32Array, yPred, classes };
+  }
+
+  dispose(): void {
+    for (const t of [this.x, this.y, this.xVal, this.yVal]) t?.dispose();
+    // compileModel marks the optimizer as the model's, so this frees its slots (Adam moments, …) too.
+    this.model.dispose();
+  }
+}
+
+function numericLogs(logs?: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(logs ?? {})) {
+    if (k === 'batch' || k === 'size') continue;
+    if (typeof v === 'number') out[k] = v;
+    else if (v instanceof tf.Tensor) out[k] = v.dataSync()[0];
+  }
+  return out;
+}
