@@ -380,6 +380,7 @@ export interface components {
             csvLogger?: components["schemas"]["CSVLoggerSpec"];
             terminateOnNaN?: components["schemas"]["TerminateOnNaNSpec"];
             learningRateScheduler?: components["schemas"]["LearningRateSchedulerSpec"];
+            tensorBoard?: components["schemas"]["TensorBoardSpec"];
             alerts?: components["schemas"]["AlertRuleSpec"][];
         };
         EarlyStoppingSpec: {
@@ -496,6 +497,24 @@ export interface components {
                 /** @default 0 */
                 startLr?: number;
             };
+        };
+        /**
+         * @description TensorBoard event files written by Kiln (the layout of Keras's TensorBoard callback -
+         *     `train/` and `validation/` with `epoch_*` scalars, `epoch_learning_rate`, weight histograms),
+         *     stored under the run's `tensorboard/` as training goes, so `tensorboard --logdir` on a synced
+         *     copy shows live curves.
+         */
+        TensorBoardSpec: {
+            /**
+             * @description Write weight histograms every N epochs (0 - never).
+             * @default 0
+             */
+            histogramFreq?: number;
+            /**
+             * @description `epoch`, or also write `batch_*` scalars every N batches.
+             * @default epoch
+             */
+            updateFreq?: "epoch" | number;
         };
         AlertRuleSpec: {
             name?: string;
@@ -618,6 +637,17 @@ export interface components {
             stopReason: components["schemas"]["StopReason"];
             backend: string | null;
             spec?: components["schemas"]["JobSpec"];
+            /**
+             * Format: date-time
+             * @description When the current attempt started training.
+             */
+            startedAt?: string;
+            /** @description Store key prefix of the model as training left it (after EarlyStopping's restore), beside the best checkpoint. */
+            final?: string | null;
+            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts). */
+            events?: {
+                [key: string]: unknown;
+            }[];
             history: {
                 epoch: number;
                 logs: components["schemas"]["MetricLogs"];
@@ -672,7 +702,9 @@ export interface components {
             epochs: {
                 epoch: number;
                 logs: components["schemas"]["MetricLogs"];
-                events: Record<string, never>[];
+                events: {
+                    [key: string]: unknown;
+                }[];
             }[];
         };
         /** @enum {string} */
@@ -794,6 +826,7 @@ export type SchemaReduceLrOnPlateauSpec = components['schemas']['ReduceLROnPlate
 export type SchemaCsvLoggerSpec = components['schemas']['CSVLoggerSpec'];
 export type SchemaTerminateOnNaNSpec = components['schemas']['TerminateOnNaNSpec'];
 export type SchemaLearningRateSchedulerSpec = components['schemas']['LearningRateSchedulerSpec'];
+export type SchemaTensorBoardSpec = components['schemas']['TensorBoardSpec'];
 export type SchemaAlertRuleSpec = components['schemas']['AlertRuleSpec'];
 export type SchemaWebhookSpec = components['schemas']['WebhookSpec'];
 export type SchemaLinks = components['schemas']['Links'];

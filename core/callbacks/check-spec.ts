@@ -177,6 +177,12 @@ const CALLBACKS = object({
   csvLogger: CSV_LOGGER,
   terminateOnNaN: object({}),
   learningRateScheduler: LR_SCHEDULER,
+  tensorBoard: object({
+    histogramFreq: num({ min: 0, int: true }),
+    updateFreq: (v, ptr, out) => {
+      if (v !== 'epoch') num({ min: 1, int: true })(v, ptr, out);
+    },
+  }),
   alerts: (v, ptr, out) => {
     if (!Array.isArray(v)) return void out.push({ pointer: ptr, detail: 'must be an array of alert rules' });
     if (v.length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 rules' });

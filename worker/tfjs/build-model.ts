@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// Registers every layer, initializer and model class in tfjs's serialization map.
+import '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { SchemaModelSpec } from '../../core/api.gen';
 import { KilnError } from '../../core/errors';

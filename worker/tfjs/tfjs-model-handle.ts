@@ -57,6 +57,11 @@ export class TfjsModelHandle implements ModelHandle {
     this.model.setWeights(tensors);
   }
 
+  /** Every weight's current values, by full name (for TensorBoard histograms). */
+  weightValues(): Array<{ name: string; values: Float32Array }> {
+    return this.model.weights.map((w) => ({ name: w.originalName ?? w.name, values: w.read().dataSync() as Float32Array }));
+  }
+
   async save(request: SaveRequest): Promise<void> {
     await this.saver(request, await serializeModel(this.model, this.metadata));
   }

@@ -8,7 +8,9 @@ const NO_VAL = { metrics: ['loss'], epochs: 10, compiledMetrics: [] };
 
 const REJECTED: Array<{ name: string; spec: unknown; ctx?: typeof WITH_VAL; pointer: string; detail: RegExp }> = [
   { name: 'a typo in a field', spec: { earlyStopping: { paitence: 2 } }, pointer: '/callbacks/earlyStopping/paitence', detail: /unknown field 'paitence'; remove it or use one of: monitor, minDelta, patience/ },
-  { name: 'an unknown callback', spec: { tensorBoard: {} }, pointer: '/callbacks/tensorBoard', detail: /unknown field/ },
+  { name: 'an unknown callback', spec: { progbarLogger: {} }, pointer: '/callbacks/progbarLogger', detail: /unknown field/ },
+  { name: 'a tensorBoard option typo', spec: { tensorBoard: { histogram_freq: 1 } }, pointer: '/callbacks/tensorBoard/histogram_freq', detail: /unknown field/ },
+  { name: 'a tensorBoard updateFreq of 0', spec: { tensorBoard: { updateFreq: 0 } }, pointer: '/callbacks/tensorBoard/updateFreq', detail: />= 1/ },
   { name: 'a negative patience', spec: { earlyStopping: { patience: -1 } }, pointer: '/callbacks/earlyStopping/patience', detail: />= 0/ },
   { name: 'factor 1', spec: { reduceLROnPlateau: { factor: 1 } }, pointer: '/callbacks/reduceLROnPlateau/factor', detail: /< 1/ },
   { name: 'monitor without validation', spec: { earlyStopping: { monitor: 'val_accuracy' } }, ctx: NO_VAL, pointer: '/callbacks/earlyStopping/monitor', detail: /monitor 'val_accuracy' is not logged by this job: add a validation split or validation data and add 'accuracy' to compile.metrics/ },

@@ -1,0 +1,322 @@
+import { createHash } from 'node:crypto';
+import type { SchemaBestCheckpoint, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
+import type { Logs, SaveRequest } from '../../core/callbacks/model-handle';
+import { buildCallbacks } from '../../core/callbacks/from-spec';
+import type { Callback } from '../../core/callbacks/callback';
+import { CallbackList } from '../../core/callbacks/callback-list';
+import { TensorBoard } from './tensorboard-callback';
+import { ModelCheckpoint } from '../../core/callbacks/model-checkpoint';
+import type { CallbackEvent } from '../../core/callbacks/events';
+import { kerasLogName } from '../../core/compile-spec';
+import { logsToWire, type Backend, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../../core/queue-contract';
+import type { ArtifactStore } from '../../store/artifact-store';
+import { bestPointerKey, checkpointKeys, checkpointVersion, logKey, runManifestKey, tensorboardKey } from '../../store/run-layout';
+import { Uploader } from '../../store/uploader';
+import { buildModel } from '../tfjs/build-model';
+import { compileModel } from '../tfjs/compile-model';
+import { serializeModel, TfjsModelHandle, type SerializedModel } from '../tfjs/tfjs-model-handle';
+import { TrainingSession } from '../tfjs/training-session';
+import type { JobNotifier } from '../webhooks/job-notifier';
+import { loadDataset, shuffledIndices } from './load-dataset';
+import { extraValidationMetrics } from './extra-metrics';
+
+export interface TrainingDeps {
+  store: ArtifactStore;
+  backend: Backend;
+  /** 1-based attempt number of this run of the job. */
+  attempt: number;
+  isCancelled(): boolean;
+  reportProgress(progress: TrainingProgress): Promise<void>;
+  /** Webhook events from inside training (started, epoch, checkpoint, alert); null sends none. */
+  notifier: JobNotifier | null;
+  log(message: string, fields?: Record<string, unknown>): void;
+}
+
+const EXTRA_METRICS = ['precision', 'recall', 'f1', 'auc'];
+
+/**
+ * Trains one job end to end: loads the data, builds the model, runs the epochs with the job's
+ * callbacks (Keras semantics, core/callbacks), stores checkpoints, the CSV log and the run manifest,
+ * and reports progress. Throws KilnError for user errors (the caller fails the job without retry).
+ */
+export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Promise<TrainingResult> {
+  const { spec, tenant, runId } = job;
+  const startedAt = new Date();
+  const seed = spec.fit.seed ?? seedFromId(job.jobId);
+  const uploader = new Uploader(deps.store, {});
+  const manifest = new RunManifest(job, deps.backend, startedAt);
+
+  const finish = async (result: TrainingResult): Promise<TrainingResult> => {
+    manifest.finish(result);
+    await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
+    await uploader.flush();
+    return result;
+  };
+
+  if (deps.isCancelled()) {
+    return finish(result(job, deps, 'cancelled', 'cancelled', null, {}, null));
+  }
+
+  const dataset = await loadDataset(spec.data, {
+    loss: spec.compile.loss,
+    seed,
+    tenant,
+    storeUri: deps.store.uri,
+    readObject: async (key: string) => (await deps.store.getStream(key))?.stream ?? null,
+  });
+  const model = buildModel(spec.model, { seed });
+  compileModel(model, spec.compile);
+  const session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
+  try {
+    await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
+
+    let best: SchemaBestCheckpoint = null;
+    let bestChain: Promise<void> = Promise.resolve();
+    const saveCounts = new Map<string, number>();
+    const saveCheckpoint = async (request: SaveRequest, serialized: SerializedModel) => {
+      const seq = (saveCounts.get(request.path) ?? 0) + 1;
+      saveCounts.set(request.path, seq);
+      const keys = checkpointKeys(tenant, runId, request.path, checkpointVersion(deps.attempt, seq));
+      const key = keys.prefix.replace(/\/$/, '');
+      // Awaiting enqueue bounds memory; the uploads themselves finish in the background.
+      const model = await uploader.enqueue(keys.modelJson, JSON.stringify(serialized.modelJson), { contentType: 'application/json' });
+      const weights = await uploader.enqueue(keys.weightsBin, serialized.weights, { contentType: 'application/octet-stream' });
+      const stored = Promise.all([model.stored, weights.stored]);
+      manifest.addArtifact({ kind: 'checkpoint', key, epoch: request.epoch });
+      if (!request.best) return;
+      const candidate: NonNullable<SchemaBestCheckpoint> = {
+        epoch: request.epoch,
+        path: request.path,
+        key,
+        monitor: request.best.monitor,
+        value: Number.isFinite(request.best.value) ? request.best.value : String(request.best.value),
+        savedAt: new Date().toISOString(),
+      };
+      // best.json moves only after the checkpoint it names is completely stored, and in save order.
+      bestChain = bestChain.then(async () => {
+        await stored;
+        best = candidate;
+        manifest.best = candidate;
+        await (await uploader.enqueue(bestPointerKey(tenant, runId), JSON.stringify(candidate), { contentType: 'application/json' })).stored;
+        void deps.notifier?.notify(job, 'checkpoint.improved', { best: candidate }, { seq: `${deps.attempt}_${seq}_${candidate.epoch}` });
+      });
+      // Surface a failed pointer write at flush time rather than as an unhandled rejection now.
+      bestChain.catch(() => undefined);
+    };
+
+    const modelMetadata = {
+      runId,
+      classes: dataset.classes,
+      featureColumns: dataset.featureColumns,
+      labelColumn: dataset.labelColumn,
+      standardization: dataset.standardization,
+      featureShape: dataset.featureShape,
+    };
+    const handle = new TfjsModelHandle(model, saveCheckpoint, modelMetadata);
+    const csvFilename = spec.callbacks?.csvLogger?.filename ?? 'training_log.csv';
+    const events: CallbackEvent[] = [];
+    const emitEvent = (event: CallbackEvent) => {
+      events.push(event);
+      deps.log('callback event', { event });
+      if (event.type === 'alert_fired' && deps.notifier) {
+        const target = deps.notifier.alertTarget(job, event);
+        if (target) {
+          void deps.notifier.notify(job, 'alert.triggered', { epoch: event.epoch, rule: event.rule, when: event.when, values: event.values, text: event.text }, { seq: `${event.rule}_${event.epoch}`, target });
+        }
+      }
+    };
+    const userCallbacks = buildCallbacks({ ...spec.callbacks, csvLogger: spec.callbacks?.csvLogger ?? {} }, {
+      model: handle,
+      compiledMetrics: spec.compile.metrics ?? [],
+      initialLearningRate: handle.getLearningRate(),
+      epochs: spec.fit.epochs,
+      csvSink: async (text: string) => {
+        await uploader.enqueue(logKey(tenant, runId, csvFilename), text, { contentType: 'text/csv' });
+      },
+      emit: emitEvent,
+    });
+    const extra: Callback[] = [];
+    const tensorBoardSpec = spec.callbacks?.tensorBoard;
+    if (tensorBoardSpec) {
+      extra.push(new TensorBoard(tensorBoardSpec, () => handle.weightValues(), async (path, content) => {
+        await uploader.enqueue(tensorboardKey(tenant, runId, path), content, { contentType: 'application/octet-stream' });
+      }));
+    }
+    const implicitBest = implicitBestCheckpoint(spec, session.hasValidation);
+    if (implicitBest) extra.push(implicitBest);
+    const callbacks = extra.length > 0
+      ? new CallbackList([...userCallbacks.callbacks, ...extra], { model: handle, emit: emitEvent })
+      : userCallbacks;
+
+    const deadline = spec.maxRuntimeSeconds ? startedAt.getTime() + spec.maxRuntimeSeconds * 1000 : Infinity;
+    let interrupted: 'cancelled' | 'max_runtime' | null = null;
+    const checkInterrupt = () => {
+      if (interrupted) return;
+      if (deps.isCancelled()) interrupted = 'cancelled';
+      else if (Date.now() >= deadline) interrupted = 'max_runtime';
+      if (interrupted) handle.stopTraining = true;
+    };
+
+    const batchSize = spec.fit.batchSize ?? 32;
+    const shuffle = spec.fit.shuffle ?? true;
+    let lastEpoch: number | null = null;
+    let lastLogs: Logs = {};
+    void deps.notifier?.notify(job, 'job.started', { attempt: deps.attempt, backend: deps.backend, startedAt: startedAt.toISOString() }, { seq: deps.attempt });
+    await callbacks.onTrainBegin({});
+    for (let epoch = 0; epoch < spec.fit.epochs; epoch++) {
+      checkInterrupt();
+      if (interrupted) break;
+      await callbacks.onEpochBegin(epoch, {});
+      const order = shuffle ? shuffledIndices(dataset.train.count, seed, epoch) : null;
+      const trainLogs = await session.trainEpoch(epoch, batchSize, order, {
+        onBatchBegin: async (batch) => callbacks.onBatchBegin(batch, {}),
+        onBatchEnd: async (batch, logs) => {
+          await callbacks.onBatchEnd(batch, kerasLogs(logs));
+          checkInterrupt();
+          // Let the cancel channel and progress I/O run between batches.
+          await new Promise((r) => setImmediate(r));
+        },
+      });
+      // A cancel or time limit mid-epoch leaves the epoch unfinished: no epoch-end decisions on it.
+      if (interrupted) break;
+      const logs: Logs = kerasLogs({ ...trainLogs, ...session.evaluateValidation(batchSize) });
+      const wanted = (spec.compile.metrics ?? []).filter((m) => EXTRA_METRICS.includes(m));
+      if (wanted.length > 0) {
+        const predicted = session.predictValidation(batchSize);
+        if (predicted) Object.assign(logs, extraValidationMetrics(wanted, predicted, spec.compile.loss));
+      }
+      await callbacks.onEpochEnd(epoch, logs);
+      lastEpoch = epoch;
+      lastLogs = logs;
+      manifest.addEpoch(epoch, logs);
+      await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
+      await deps.reportProgress({
+        epoch,
+        epochs: spec.fit.epochs,
+        metrics: logsToWire(logs),
+        backend: deps.backend,
+        best,
+        attempt: deps.attempt,
+        startedAt: startedAt.toISOString(),
+      });
+      void deps.notifier?.notify(job, 'job.epoch', { epoch, epochs: spec.fit.epochs, metrics: logsToWire(logs) }, { seq: epoch });
+      if (handle.stopTraining) break;
+    }
+    await callbacks.onTrainEnd(lastLogs);
+    await bestChain;
+    if (lastEpoch !== null) {
+      // The model as fit() leaves it (with EarlyStopping's restored weights, as Keras would save it
+      // after fit), beside the best checkpoint.
+      const final = await serializeModel(model, modelMetadata);
+      const keys = checkpointKeys(tenant, runId, 'final', checkpointVersion(deps.attempt, 1));
+      await uploader.enqueue(keys.modelJson, JSON.stringify(final.modelJson), { contentType: 'application/json' });
+      await uploader.enqueue(keys.weightsBin, final.weights, { contentType: 'application/octet-stream' });
+      manifest.addArtifact({ kind: 'checkpoint', key: keys.prefix.replace(/\/$/, ''), epoch: lastEpoch });
+      manifest.finalKey = keys.prefix.replace(/\/$/, '');
+    }
+
+    const stoppedBy = callbacks.stoppedBy as string | null;
+    const stopReason: TrainingResult['stopReason'] = interrupted
+      ?? (stoppedBy === 'EarlyStopping' ? 'early_stopping' : stoppedBy === 'TerminateOnNaN' ? 'terminate_on_nan' : 'completed');
+    manifest.events = events as unknown as Array<Record<string, unknown>>;
+    return await finish(result(job, deps, interrupted === 'cancelled' ? 'cancelled' : 'succeeded', stopReason, lastEpoch, lastLogs, best));
+  } finally {
+    session.dispose();
+  }
+}
+
+/**
+ * Every run keeps a best model, even when the job did not ask for one: without a best-only
+ * ModelCheckpoint of its own, a job gets one on its natural monitor (`val_loss` with validation
+ * data, else `loss`) saving to `checkpoints/best/`. Every run also keeps a CSV log (a CSVLogger
+ * with its defaults is added when the job has none).
+ */
+export function implicitBestCheckpoint(spec: SchemaJobSpec, hasValidation: boolean): ModelCheckpoint | null {
+  if (spec.callbacks?.modelCheckpoint?.saveBestOnly) return null;
+  return new ModelCheckpoint({
+    filepath: 'best',
+    monitor: hasValidation ? 'val_loss' : 'loss',
+    saveBestOnly: true,
+    compiledMetrics: spec.compile.metrics ?? [],
+  });
+}
+
+function kerasLogs(logs: Record<string, number>): Logs {
+  const out: Logs = {};
+  for (const [k, v] of Object.entries(logs)) out[kerasLogName(k)] = v;
+  return out;
+}
+
+function seedFromId(id: string): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0);
+}
+
+function result(job: TrainingJobData, deps: TrainingDeps, status: TrainingResult['status'], stopReason: TrainingResult['stopReason'],
+  epoch: number | null, logs: Logs, best: SchemaBestCheckpoint): TrainingResult {
+  return {
+    status,
+    stopReason,
+    epoch,
+    epochs: job.spec.fit.epochs,
+    metrics: logsToWire(logs),
+    best,
+    backend: deps.backend,
+    attempt: deps.attempt,
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+/** The run manifest (run.json) as it grows during training. */
+class RunManifest {
+  best: SchemaBestCheckpoint = null;
+  events: Array<Record<string, unknown>> = [];
+  /** Store key prefix of the model as training left it. */
+  finalKey: string | null = null;
+  private readonly history: SchemaRun['history'] = [];
+  private readonly artifacts: SchemaRun['artifacts'] = [];
+  private status: SchemaRun['status'] = 'running';
+  private stopReason: SchemaRun['stopReason'] = null;
+
+  constructor(private readonly job: TrainingJobData, private readonly backend: Backend, private readonly startedAt: Date) {}
+
+  addEpoch(epoch: number, logs: Logs): void {
+    this.history.push({ epoch, logs: logsToWire(logs) });
+  }
+
+  addArtifact(a: SchemaRun['artifacts'][number]): void {
+    this.artifacts.push(a);
+  }
+
+  finish(r: TrainingResult): void {
+    this.status = r.status;
+    this.stopReason = r.stopReason;
+    this.best = r.best ?? this.best;
+  }
+
+  json(): string {
+    const { tenant, runId } = this.job;
+    const run: SchemaRun = {
+      runId,
+      jobId: this.job.jobId,
+      status: this.status,
+      stopReason: this.stopReason,
+      backend: this.backend,
+      spec: this.job.spec,
+      history: this.history,
+      best: this.best,
+      artifacts: [
+        { kind: 'manifest', key: runManifestKey(tenant, runId) },
+        ...(this.best ? [{ kind: 'pointer' as const, key: bestPointerKey(tenant, runId) }] : []),
+        { kind: 'log', key: logKey(tenant, runId, this.job.spec.callbacks?.csvLogger?.filename ?? 'training_log.csv') },
+        ...this.artifacts,
+      ],
+      error: null,
+      createdAt: this.job.createdAt,
+      updatedAt: new Date().toISOString(),
+      startedAt: this.startedAt.toISOString(),
+      final: this.finalKey,
+      events: this.events,
+    };
+    return JSON.stringify(run);
+  }
+}
