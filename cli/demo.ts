@@ -69,6 +69,8 @@ async function main(): Promise<void> {
     KILN_QUEUE_PREFIX: '{kiln-demo}',
     KILN_API_KEYS: `demo:${key}`,
     LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+    // The demo's webhook receiver listens on loopback, which Kiln refuses unless allow-listed.
+    KILN_OUTBOUND_ALLOW: '127.0.0.1',
   });
 
   const received: Array<{ id: string; ts: number; sig: string; body: string }> = [];
@@ -101,16 +103,17 @@ async function main(): Promise<void> {
     say(`Submitted ${accepted.jobId} (run ${accepted.runId}): ${job.model.layers.length}-layer network on the built-in iris dataset, ${job.fit.epochs} epochs max, EarlyStopping + ModelCheckpoint + CSVLogger`);
     let shown = -1;
     let view: any;
+    const fmt = (m: any, k: string) => (typeof m[k] === 'number' ? m[k].toFixed(4) : String(m[k] ?? '-'));
     for (;;) {
       view = await (await fetch(`${base}/v1/jobs/${accepted.jobId}`, { headers })).json();
-      const epoch = view.progress?.epoch;
-      if (typeof epoch === 'number' && epoch > shown) {
+      // The run manifest holds every finished epoch, so none is skipped however fast they come.
+      const run = (await (await fetch(`${base}/v1/runs/${accepted.runId}`, { headers })).json()) as any;
+      for (const { epoch, logs } of run.history ?? []) {
+        if (epoch <= shown) continue;
         shown = epoch;
-        const m = view.progress.metrics;
-        const fmt = (k: string) => (typeof m[k] === 'number' ? m[k].toFixed(4) : String(m[k] ?? '-'));
-        say(`  epoch ${String(epoch + 1).padStart(3)}/${view.progress.epochs}  loss ${fmt('loss')}  accuracy ${fmt('accuracy')}  val_loss ${fmt('val_loss')}  val_accuracy ${fmt('val_accuracy')}  [${view.backend}]`);
+        say(`  epoch ${String(epoch + 1).padStart(3)}/${job.fit.epochs}  loss ${fmt(logs, 'loss')}  accuracy ${fmt(logs, 'accuracy')}  val_loss ${fmt(logs, 'val_loss')}  val_accuracy ${fmt(logs, 'val_accuracy')}  [${run.backend}]`);
       }
-      if (['succeeded', 'failed', 'cancelled'].includes(view.status)) break;
+      if (['succeeded', 'failed', 'cancelled'].includes(view.status) && shown >= (view.progress?.epoch ?? -1)) break;
       await new Promise((r) => setTimeout(r, 300));
     }
     say(`Job ${view.status}: stop reason ${view.stopReason}${view.error ? `, error ${view.error.code}: ${view.error.detail}` : ''}`);

@@ -7,17 +7,16 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createStore } from '../store/create-store';
 import { loadConfig, type WorkerConfig } from './config';
+import { createLog } from './log';
 import { JobEvents } from './job-events';
 import { createTrainingWorker } from './training-queue';
 import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
 
-function log(level: string, msg: string, fields: object = {}): void {
-  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, role: 'worker', msg, ...fields }) + '\n');
-}
 
 /** Starts a worker; resolves to a function that stops it (waiting for running jobs up to the grace period). */
 export async function startWorker(config: WorkerConfig, opts: { processorFile?: string; queueName?: string } = {}) {
+  const log = createLog(config.logLevel, { role: 'worker' });
   // Worker side of Redis: wait through reconnects rather than failing commands.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => log('warn', 'redis connection error', { err: err.message }));
@@ -77,6 +76,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const worker = await startWorker(config);
+  const log = createLog(config.logLevel, { role: 'worker' });
   const health = createServer((req, res) => {
     const ok = req.url === '/healthz' && worker.isRunning();
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable' }));

@@ -9,6 +9,7 @@ import { createStore } from '../store/create-store';
 import type { ArtifactStore } from '../store/artifact-store';
 import { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from './config';
+import { createLog } from './log';
 import { QueueWebhookSender } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
 import { selectBackend } from './tfjs/backend';
@@ -37,6 +38,7 @@ let state: Promise<ChildState> | null = null;
 
 async function init(): Promise<ChildState> {
   const config = loadConfig(process.env);
+  logger = createLog(config.logLevel, { role: 'trainer' });
   const store = createStore(config.store.uri, { s3: config.store.s3 });
   const choice = await selectBackend(config.backend, { requireGpu: config.requireGpu });
   log('backend selected', { backend: choice.backend, skipped: choice.skipped });
@@ -47,8 +49,9 @@ async function init(): Promise<ChildState> {
   return { config, store, backend: choice.backend, notifier };
 }
 
+let logger = createLog(process.env.LOG_LEVEL ?? 'info', { role: 'trainer' });
 function log(message: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(JSON.stringify({ level: 'info', time: new Date().toISOString(), pid: process.pid, msg: message, ...fields }) + '\n');
+  logger('info', message, fields);
 }
 
 export default async function processTrainingJob(job: SandboxJob): Promise<TrainingResult> {
@@ -74,7 +77,7 @@ export default async function processTrainingJob(job: SandboxJob): Promise<Train
   } finally {
     await cancel.close();
     const leaked = tensorCount() - tensorsBefore;
-    if (leaked !== 0) log('tensor count changed across a job', { jobId: job.data.jobId, leaked });
+    if (leaked !== 0) logger('warn', 'tensor count changed across a job', { jobId: job.data.jobId, leaked });
   }
 }
 

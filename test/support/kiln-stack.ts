@@ -35,7 +35,7 @@ export async function startStack(opts: { name: string; store?: { uri: string; en
     KILN_QUEUE_PREFIX: prefix,
     KILN_STORE: storeUri,
     KILN_API_KEYS: Object.entries(keys).map(([t, k]) => `${t}:${k}`).join(','),
-    KILN_BACKEND: process.env.KILN_BACKEND || 'cpu',
+    KILN_BACKEND: 'cpu',
     KILN_WORKER_HEALTH_PORT: '0',
     KILN_SHUTDOWN_GRACE_SECONDS: '10',
     KILN_OUTBOUND_ALLOW: '127.0.0.1',

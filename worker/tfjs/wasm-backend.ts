@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-// Training needs the gradient registry, which tfjs-core leaves to a side-effect import.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// tfjs-layers' Node bundle registers every gradient in the global registry (tfjs-core's own
+// register_all_gradients is ESM-only and cannot be required from compiled CommonJS).
+import '@tensorflow/tfjs-layers';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from './kernels/register-wasm-kernels';
 
