@@ -35,6 +35,8 @@ export interface TrainingProgress {
   best: SchemaBestCheckpoint;
   attempt: number;
   startedAt: string;
+  /** The callbacks' decisions during the last completed epoch (lr changes, early stop, checkpoints, alerts). */
+  events?: Array<Record<string, unknown>>;
 }
 
 /** What the processor returns when training ends without an error. */

@@ -161,6 +161,7 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     const shuffle = spec.fit.shuffle ?? true;
     let lastEpoch: number | null = null;
     let lastLogs: Logs = {};
+    let eventsReported = 0;
     void deps.notifier?.notify(job, 'job.started', { attempt: deps.attempt, backend: deps.backend, startedAt: startedAt.toISOString() }, { seq: deps.attempt });
     await callbacks.onTrainBegin({});
     for (let epoch = 0; epoch < spec.fit.epochs; epoch++) {
@@ -190,7 +191,10 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       lastLogs = logs;
       manifest.addEpoch(epoch, logs);
       await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
+      const epochEvents = events.slice(eventsReported) as unknown as Array<Record<string, unknown>>;
+      eventsReported = events.length;
       await deps.reportProgress({
+        events: epochEvents,
         epoch,
         epochs: spec.fit.epochs,
         metrics: logsToWire(logs),
