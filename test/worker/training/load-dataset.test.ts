@@ -120,7 +120,7 @@ describe('loadDataset', () => {
   ];
   for (const [name, text, spec, message] of errors) {
     test(`fails clearly on ${name}`, async () => {
-      const objects = text === undefined ? {} : { 'acme/x.csv': text };
+      const objects: Record<string, string> = text === undefined ? {} : { 'acme/x.csv': text };
       await assert.rejects(loadDataset(spec, from(objects)), (err: unknown) => {
         assert.ok(isKilnError(err) && err.code === 'DATASET_INVALID', String(err));
         assert.match((err as Error).message, message);
