@@ -15,6 +15,7 @@ import { runHandlers } from './routes/runs';
 import { callbackHandlers } from './routes/callbacks';
 import { healthHandlers } from './routes/health';
 import { deliveryHandlers } from './routes/deliveries';
+import { uiHandlers } from './routes/ui';
 import { DeliveryService } from './services/delivery-service';
 import { WebhookQueue } from './services/webhook-queue';
 import { JobService } from './services/job-service';
@@ -78,6 +79,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
     ...callbackHandlers(),
     ...healthHandlers({ redis, store }),
     ...deliveryHandlers(deliveries),
+    ...uiHandlers(runs),
   }, new ApiKeyAuth(config.apiKeys));
   return app;
 }

@@ -121,6 +121,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/curves.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The run's training curves as an SVG image
+         * @description Loss and each metric per epoch (training solid, validation dashed), the learning rate on
+         *     its own axis, vertical markers where a checkpoint improved, where the rate was cut and
+         *     where training stopped, and the restored best epoch highlighted. Rendered from the run's
+         *     history and callback events on every request, so it follows a running job. Colours use
+         *     `currentColor` and a `prefers-color-scheme` media query.
+         */
+        get: operations["getRunCurves"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/callbacks/simulate": {
         parameters: {
             query?: never;
@@ -1046,6 +1073,32 @@ export interface operations {
                      *     0,0.5,0.9,0.6,0.8
                      */
                     "text/csv": string;
+                };
+            };
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+        };
+    };
+    getRunCurves: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The SVG document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" width="720" height="360"><path class="series train" data-series="loss" d="M56 28L656 320"/></svg> */
+                    "image/svg+xml": string;
                 };
             };
             401: components["responses"]["Problem"];

@@ -1,336 +1,456 @@
 import { createReadStream, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { SchemaDataSpec } from '../../core/api.gen';
+import { join, resolve } from 'node:path';
+import type { SchemaDataSpec, SchemaStoreDataSpec } from '../../core/api.gen';
 import { resolveDatasetKey } from '../../core/dataset-uri';
-import { KilnError } from '../../core/errors';
+import { KilnError, isKilnError } from '../../core/errors';
+import { parseCsvStream } from './csv-parser';
+import { Float32Builder } from './float32-builder';
+import {
+  DECIMAL,
+  canonicalLabel,
+  compareLabels,
+  isClassification,
+  labelEncodingForLoss,
+  labelWidth,
+  maxClassesFor,
+  writeClassTarget,
+  type LabelEncoding,
+} from './label-encoding';
 import { SPLIT_STREAM, seededRandom, shuffleInPlace } from './seeded-random';
 
 export { shuffledIndices } from './seeded-random';
 
-/** Rows of one split as typed arrays: `x` is count × features, `y` count × label width. */
+/** Rows of one side of the data, row-major. */
 export interface Split {
+  /** `count × product(featureShape)` feature values. */
   x: Float32Array;
+  /** `count × product(labelShape)` targets. */
   y: Float32Array;
   count: number;
 }
 
+/** A dataset ready for training: typed arrays plus what the model and the run manifest need. */
 export interface LoadedDataset {
   train: Split;
+  /** Held-out rows (`validationSplit` or `validation.uri`), or null when the job has none. */
   validation: Split | null;
-  /** One sample after reshape, e.g. [4] or [8, 8, 1]. */
+  /** Shape of one sample after `reshape`, e.g. `[4]` or `[8, 8, 1]`. */
   featureShape: number[];
-  /** [numClasses] for one-hot labels, [] for class indices, 0/1, ±1 and regression targets. */
+  /** `[numClasses]` for one-hot targets; `[]` for sparse indices, binary, hinge and regression. */
   labelShape: number[];
-  /** Label names in class-index order; null for regression. */
+  /** Label values in class-index order (see `LabelEncoding`); null for regression. */
   classes: string[] | null;
   featureColumns: string[];
   labelColumn: string;
-  /** Training-row statistics used to standardise, saved with the model. */
+  /** Per-feature statistics of the training rows, applied to both sides; save them with the model. */
   standardization: { mean: number[]; std: number[] } | null;
 }
 
-export interface LoadOptions {
-  /** The compiled loss: decides how labels are encoded. */
+/** Everything {@link loadDataset} needs besides the spec. */
+export interface LoadDatasetOptions {
+  /** The job's `compile.loss`; it decides the label encoding. */
   loss: string;
+  /**
+   * Seed of the validation split. A fixed default rather than a random one, so a resumed run
+   * (another process) holds out the same rows. @defaultValue 0
+   */
   seed?: number;
+  /** The job's tenant; store objects are read from its area only. */
   tenant: string;
-  storeUri: string;
-  /** Opens an object of the artifact store; null when it does not exist. */
+  /** Opens a store object by key; resolves null when there is no such object. */
   readObject: (key: string) => Promise<NodeJS.ReadableStream | null>;
+  /** Root URI of the configured store (`s3://bucket/prefix`, `file:///dir`), for full-URI datasets. */
+  storeUri: string;
+  /**
+   * Folder holding `<name>.csv` for built-in datasets.
+   * @defaultValue `builtin/` beside this module, else the source tree's `worker/training/builtin/`
+   */
+  builtinDir?: string;
 }
 
-const REGRESSION_LOSSES = new Set(['mean_squared_error', 'mse', 'mean_absolute_error', 'mae', 'huber']);
-/** The shipped CSVs: beside this module in the sources, at the same path from the repo root under dist/. */
-const BUILTIN_DIR = [join(__dirname, 'builtin'), join(__dirname, '../../../worker/training/builtin')].find((d) => existsSync(join(d, 'iris.csv'))) ?? join(__dirname, 'builtin');
+/** More distinct labels than this under a classification loss is almost surely a regression target. */
+export const MAX_CLASSES = 10_000;
 
-/** A CSV table read column-wise into typed features and string labels. */
-interface Table {
-  features: Float32Array;
-  labels: string[];
-  count: number;
-  featureColumns: string[];
-}
+const BUILTIN_LABEL_COLUMN = 'label';
 
 /**
- * Loads a job's data into typed arrays: built-in datasets from the files shipped beside this module,
- * CSV objects from the tenant's area of the artifact store. Parses as a stream (the text is never
- * held whole), encodes labels as the loss needs them, splits off validation rows with a seeded
- * shuffle, standardises with the training rows' statistics and reshapes samples.
- * Problems with the data are `KilnError('DATASET_INVALID')` naming the file, row, column and value.
+ * Loads a job's data as typed arrays, streaming each CSV so only the parsed float32 values are
+ * held. User mistakes (missing object, bad columns, non-numeric values, one class, a split that
+ * leaves a side empty, a wrong reshape) are `DATASET_INVALID` errors whose detail names the file,
+ * row, column and value and says what to change; store and stream faults are rethrown as they are,
+ * so the job is retried.
+ *
+ * Differs from Keras `fit(validation_split=…)`: the held-out rows are the last fraction after a
+ * seeded shuffle (Keras takes the last rows as they are; its `floor` rounding is kept), and both
+ * sides keep file order.
  */
-export async function loadDataset(spec: SchemaDataSpec, opts: LoadOptions): Promise<LoadedDataset> {
-  let source: { name: string; stream: NodeJS.ReadableStream };
-  let labelColumn: string;
-  let featureColumns: string[] | undefined;
-  let validationSource: { name: string; stream: NodeJS.ReadableStream } | null = null;
-  if ('builtin' in spec) {
-    source = { name: `built-in ${spec.builtin}`, stream: createReadStream(join(BUILTIN_DIR, `${spec.builtin}.csv`)) };
-    labelColumn = 'label';
-  } else {
-    source = await openObject(spec.uri, 'data.uri', opts);
-    labelColumn = spec.labelColumn;
-    featureColumns = spec.featureColumns;
-    if (spec.validation) validationSource = await openObject(spec.validation.uri, 'data.validation.uri', opts);
+export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions): Promise<LoadedDataset> {
+  const encoding = labelEncodingForLoss(opts.loss);
+  const store = 'uri' in spec ? (spec as SchemaStoreDataSpec) : null;
+  const labelColumn = store ? store.labelColumn : BUILTIN_LABEL_COLUMN;
+  if (store?.format !== undefined && store.format !== 'csv') {
+    throw new KilnError('DATASET_INVALID', `data.format '${String(store.format)}' is not supported; use 'csv'.`);
+  }
+  if (store?.validation && spec.validationSplit !== undefined) {
+    throw new KilnError(
+      'DATASET_INVALID',
+      'data.validationSplit and data.validation are both set; keep one: a fraction to hold out, or a separate validation file.',
+    );
   }
 
-  const table = await readTable(source, labelColumn, featureColumns);
-  const validationTable = validationSource ? await readTable(validationSource, labelColumn, table.featureColumns) : null;
-  const width = table.featureColumns.length;
-  const encoding = labelEncoding(opts.loss, table.labels.concat(validationTable?.labels ?? []), source.name, labelColumn);
+  const trainSource: TableSource = store
+    ? storeSource(store.uri, 'data.uri', opts)
+    : builtinSource((spec as { builtin: string }).builtin, opts.builtinDir);
+  const trainTable = await readTable(trainSource, {
+    labelColumn,
+    featureColumns: store?.featureColumns,
+    featureColumnsField: 'data.featureColumns',
+    reshape: spec.reshape,
+    encoding,
+    sameAs: null,
+  });
+  const classes = isClassification(encoding) ? trainingClasses(trainTable, encoding, labelColumn, trainSource.name, opts.loss) : null;
+  const width = labelWidth(encoding, classes?.length ?? 0);
 
-  let trainRows: Uint32Array;
-  let validationRows: Uint32Array | null = null;
-  const all = Uint32Array.from({ length: table.count }, (_, i) => i);
-  if (spec.validationSplit !== undefined && !validationTable) {
-    shuffleInPlace(all, seededRandom(opts.seed ?? 0, SPLIT_STREAM));
-    const nVal = Math.floor(table.count * spec.validationSplit);
-    if (nVal < 1 || table.count - nVal < 1) {
-      throw new KilnError('DATASET_INVALID', `${source.name} has ${table.count} rows: validationSplit ${spec.validationSplit} leaves no ${nVal < 1 ? 'validation' : 'training'} rows; use more data or another split`);
-    }
-    trainRows = all.slice(0, table.count - nVal);
-    validationRows = all.slice(table.count - nVal);
-  } else {
-    trainRows = all;
+  let train: Split = {
+    x: trainTable.features,
+    y: encodeTargets(trainTable, encoding, classes, width, labelColumn, trainSource.name),
+    count: trainTable.count,
+  };
+  let validation: Split | null = null;
+  if (store?.validation) {
+    const valSource = storeSource(store.validation.uri, 'data.validation.uri', opts);
+    const valTable = await readTable(valSource, {
+      labelColumn,
+      featureColumns: trainTable.featureColumns,
+      featureColumnsField: 'data.featureColumns',
+      reshape: undefined,
+      encoding,
+      sameAs: trainSource.name,
+    });
+    validation = {
+      x: valTable.features,
+      y: encodeTargets(valTable, encoding, classes, width, labelColumn, valSource.name),
+      count: valTable.count,
+    };
+  } else if (spec.validationSplit !== undefined) {
+    [train, validation] = splitRows(train, trainTable.featureColumns.length, width, spec.validationSplit, opts.seed ?? 0, trainSource.name);
   }
 
-  const train = gather(table, trainRows, width, encoding);
-  const validation = validationTable
-    ? gather(validationTable, Uint32Array.from({ length: validationTable.count }, (_, i) => i), width, encoding)
-    : validationRows ? gather(table, validationRows, width, encoding) : null;
-
-  let standardization: LoadedDataset['standardization'] = null;
-  if (spec.standardize) {
-    standardization = statistics(train.x, train.count, width);
-    applyStandardization(train.x, standardization);
-    if (validation) applyStandardization(validation.x, standardization);
-  }
-
-  let featureShape = [width];
-  if (spec.reshape) {
-    const product = spec.reshape.reduce((a, b) => a * b, 1);
-    if (product !== width) {
-      throw new KilnError('DATASET_INVALID', `data.reshape ${JSON.stringify(spec.reshape)} holds ${product} values but ${source.name} has ${width} features per row; use a shape whose product is ${width}`);
-    }
-    featureShape = [...spec.reshape];
-  }
+  const standardization = spec.standardize ? standardize(train, validation, trainTable.featureColumns.length) : null;
   return {
     train,
     validation,
-    featureShape,
-    labelShape: encoding.oneHot ? [encoding.classes!.length] : [],
-    classes: encoding.classes,
-    featureColumns: table.featureColumns,
+    featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
+    labelShape: encoding === 'one-hot' ? [width] : [],
+    classes,
+    featureColumns: trainTable.featureColumns,
     labelColumn,
     standardization,
   };
 }
 
-async function openObject(uri: string, field: string, opts: LoadOptions): Promise<{ name: string; stream: NodeJS.ReadableStream }> {
+interface TableSource {
+  /** How messages name the file, e.g. `data.uri 'datasets/a.csv'`. */
+  name: string;
+  open(): Promise<AsyncIterable<string | Uint8Array>>;
+}
+
+function storeSource(uri: string, field: string, opts: LoadDatasetOptions): TableSource {
+  const pointer = '/' + field.split('.').join('/');
   let key: string;
   try {
     key = resolveDatasetKey(uri, opts.tenant, opts.storeUri);
   } catch (err) {
-    throw new KilnError('DATASET_INVALID', `${field}: ${(err as Error).message}`);
+    if (!isKilnError(err)) throw err;
+    throw new KilnError('DATASET_INVALID', `${field}: ${err.message}`, { errors: [{ pointer, detail: err.message }], cause: err });
   }
-  const stream = await opts.readObject(key);
-  if (!stream) throw new KilnError('DATASET_INVALID', `${field}: no object '${uri}' in the artifact store (looked for key ${key}); upload it first or fix the name`);
-  return { name: `'${uri}'`, stream };
-}
-
-interface LabelEncoding {
-  classes: string[] | null;
-  oneHot: boolean;
-  encode(label: string, row: number): number | null;
-}
-
-/** Sorts class labels: numbers ascending when every label is numeric, else by code unit. */
-export function sortClasses(labels: Iterable<string>): string[] {
-  const distinct = [...new Set(labels)];
-  if (distinct.every((l) => l.trim() !== '' && Number.isFinite(Number(l)))) return distinct.sort((a, b) => Number(a) - Number(b));
-  return distinct.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-function labelEncoding(loss: string, labels: string[], name: string, column: string): LabelEncoding {
-  if (REGRESSION_LOSSES.has(loss)) {
-    return {
-      classes: null,
-      oneHot: false,
-      encode(label, row) {
-        const v = label.trim() === '' ? NaN : Number(label);
-        if (!Number.isFinite(v)) throw new KilnError('DATASET_INVALID', `${name}, row ${row + 1}, column '${column}': '${label}' is not a number, and ${loss} needs numeric targets`);
-        return v;
-      },
-    };
-  }
-  const classes = sortClasses(labels);
-  if (classes.length < 2) {
-    throw new KilnError('DATASET_INVALID', `${name}: label column '${column}' has ${classes.length === 0 ? 'no values' : `only one class ('${classes[0]}')`}; a classifier needs at least two`);
-  }
-  const index = new Map(classes.map((c, i) => [c, i]));
-  if (loss === 'binary_crossentropy' || loss === 'hinge') {
-    if (classes.length !== 2) {
-      throw new KilnError('DATASET_INVALID', `${name}: ${loss} needs exactly two classes in '${column}', found ${classes.length} (${classes.slice(0, 5).join(', ')}${classes.length > 5 ? ', …' : ''}); use categorical_crossentropy`);
-    }
-    const [neg] = loss === 'hinge' ? [-1] : [0];
-    return { classes, oneHot: false, encode: (label) => (index.get(label) === 1 ? 1 : neg) };
-  }
+  const name = `${field} '${uri}'`;
   return {
-    classes,
-    oneHot: loss === 'categorical_crossentropy',
-    encode: (label) => index.get(label)!,
+    name,
+    async open() {
+      const stream = await opts.readObject(key);
+      if (stream === null) {
+        throw new KilnError(
+          'DATASET_INVALID',
+          `${name}: there is no object '${key}' in the store; upload the CSV there first or correct ${field}.`,
+          { errors: [{ pointer, detail: `no object '${key}' in the store` }] },
+        );
+      }
+      return stream as AsyncIterable<string | Uint8Array>;
+    },
   };
 }
 
-function gather(table: Table, rows: Uint32Array, width: number, encoding: LabelEncoding): Split {
-  const x = new Float32Array(rows.length * width);
-  const classes = encoding.oneHot ? encoding.classes!.length : 1;
-  const y = new Float32Array(rows.length * classes);
-  rows.forEach((r, i) => {
-    x.set(table.features.subarray(r * width, (r + 1) * width), i * width);
-    const v = encoding.encode(table.labels[r], r)!;
-    if (encoding.oneHot) y[i * classes + v] = 1;
-    else y[i] = v;
-  });
-  return { x, y, count: rows.length };
-}
-
-function statistics(x: Float32Array, count: number, width: number): { mean: number[]; std: number[] } {
-  const mean = new Array<number>(width).fill(0);
-  const sq = new Array<number>(width).fill(0);
-  for (let r = 0; r < count; r++) for (let c = 0; c < width; c++) mean[c] += x[r * width + c];
-  for (let c = 0; c < width; c++) mean[c] /= count;
-  for (let r = 0; r < count; r++) for (let c = 0; c < width; c++) sq[c] += (x[r * width + c] - mean[c]) ** 2;
-  // Population standard deviation; a constant feature keeps its scale (std 1) instead of dividing by 0.
-  const std = sq.map((s) => Math.sqrt(s / count) || 1);
-  return { mean, std };
-}
-
-function applyStandardization(x: Float32Array, s: { mean: number[]; std: number[] }): void {
-  const width = s.mean.length;
-  for (let i = 0; i < x.length; i++) x[i] = (x[i] - s.mean[i % width]) / s.std[i % width];
+function builtinSource(builtin: string, dir: string | undefined): TableSource {
+  return {
+    name: `built-in dataset '${builtin}'`,
+    async open() {
+      return createReadStream(join(dir ?? defaultBuiltinDir(), `${builtin}.csv`));
+    },
+  };
 }
 
 /**
- * Reads a CSV stream (RFC 4180: quoted fields, doubled quotes, embedded separators and newlines,
- * CRLF or LF) into typed features and string labels, row by row, without holding the text.
+ * tsc does not copy the CSVs into dist/, so compiled code falls back to the source tree
+ * (dist/worker/training → worker/training/builtin) unless the build copies them beside it.
  */
-async function readTable(source: { name: string; stream: NodeJS.ReadableStream }, labelColumn: string, featureColumns?: string[]): Promise<Table> {
-  let header: string[] | null = null;
-  let featureIdx: number[] = [];
-  let labelIdx = -1;
-  let features = new Float32Array(1024);
-  const labels: string[] = [];
-  let count = 0;
-  let names: string[] = [];
-
-  const onRow = (fields: string[], line: number) => {
-    if (!header) {
-      header = fields.map((f) => f.trim());
-      labelIdx = header.indexOf(labelColumn);
-      if (labelIdx < 0) throw new KilnError('DATASET_INVALID', `${source.name} has no label column '${labelColumn}'; its columns are: ${header.join(', ')}`);
-      names = featureColumns ?? header.filter((_, i) => i !== labelIdx);
-      featureIdx = names.map((n) => header!.indexOf(n));
-      const missing = names.filter((_, i) => featureIdx[i] < 0);
-      if (missing.length) throw new KilnError('DATASET_INVALID', `${source.name} has no column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}; its columns are: ${header.join(', ')}`);
-      if (names.length === 0) throw new KilnError('DATASET_INVALID', `${source.name} has no feature columns besides '${labelColumn}'`);
-      return;
-    }
-    if (fields.length === 1 && fields[0] === '') return; // a blank line
-    if (fields.length !== header.length) {
-      throw new KilnError('DATASET_INVALID', `${source.name}, line ${line}: ${fields.length} fields where the header has ${header.length}; fix the row or the quoting`);
-    }
-    const width = names.length;
-    if ((count + 1) * width > features.length) {
-      const grown = new Float32Array(Math.max(features.length * 2, (count + 1) * width));
-      grown.set(features);
-      features = grown;
-    }
-    for (let c = 0; c < width; c++) {
-      const raw = fields[featureIdx[c]];
-      const v = raw.trim() === '' ? NaN : Number(raw);
-      if (!Number.isFinite(v)) {
-        throw new KilnError('DATASET_INVALID', `${source.name}, line ${line}, column '${names[c]}': '${raw}' is not a number; features must be numeric (encode categories as numbers, or leave the column out with featureColumns)`);
-      }
-      features[count * width + c] = v;
-    }
-    labels.push(fields[labelIdx].trim());
-    count++;
-  };
-
-  await parseCsv(source.stream, onRow);
-  if (!header) throw new KilnError('DATASET_INVALID', `${source.name} is empty; it needs a header row and at least one data row`);
-  if (count === 0) throw new KilnError('DATASET_INVALID', `${source.name} has a header but no data rows`);
-  return { features: features.slice(0, count * names.length), labels, count, featureColumns: names };
+function defaultBuiltinDir(): string {
+  const beside = join(__dirname, 'builtin');
+  return existsSync(beside) ? beside : resolve(__dirname, '..', '..', '..', 'worker', 'training', 'builtin');
 }
 
-async function parseCsv(stream: NodeJS.ReadableStream, onRow: (fields: string[], line: number) => void): Promise<void> {
-  let field = '';
-  let fields: string[] = [];
-  let quoted = false;
-  let afterQuote = false;
-  let pendingCR = false;
-  let line = 1;
-  let rowLine = 1;
-  let any = false;
-  const endRow = () => {
-    fields.push(field);
-    onRow(fields, rowLine);
-    fields = [];
-    field = '';
-    any = false;
-    rowLine = line;
-  };
-  const decoder = new TextDecoder('utf-8');
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    for (let i = 0; i < text.length; i++) {
-      const ch = text[i];
-      if (pendingCR) {
-        pendingCR = false;
-        if (ch === '\n') continue;
+interface TablePlan {
+  labelColumn: string;
+  /** Columns to read as features, in order; undefined = every column but the label, in file order. */
+  featureColumns: readonly string[] | undefined;
+  featureColumnsField: string;
+  reshape: readonly number[] | undefined;
+  encoding: LabelEncoding;
+  /** For a validation file: the name of the training file whose columns it must have. */
+  sameAs: string | null;
+}
+
+interface Table {
+  features: Float32Array;
+  count: number;
+  featureColumns: string[];
+  /** Per row: the label's numeric value (regression) or its provisional class id (first-seen order). */
+  labels: Float32Array;
+  /** Provisional class id → canonical label. */
+  labelNames: string[];
+  /** Provisional class id → line of the first row with that label, for messages. */
+  labelLines: number[];
+}
+
+async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
+  const input = await source.open();
+  const classification = isClassification(plan.encoding);
+  const features = new Float32Builder();
+  const labels = new Float32Builder();
+  const classIds = new Map<string, number>();
+  const labelNames: string[] = [];
+  const labelLines: number[] = [];
+  let header: string[] | null = null;
+  let featureIndex: number[] = [];
+  let featureColumns: string[] = [];
+  let labelIndex = -1;
+  let count = 0;
+
+  const invalid = (detail: string): KilnError => new KilnError('DATASET_INVALID', `${source.name}: ${detail}`);
+
+  await parseCsvStream(input, source.name, (fields, line) => {
+    if (header === null) {
+      header = fields.map((f) => f.trim());
+      ({ featureIndex, featureColumns, labelIndex } = resolveColumns(header, plan, invalid));
+      return;
+    }
+    count++;
+    const where = `row ${count} (line ${line})`;
+    if (fields.length !== header.length) {
+      throw invalid(
+        `${where} has ${fields.length} fields but the header has ${header.length}; ` +
+          'every row needs one value per column (quote values that contain commas).',
+      );
+    }
+    for (let j = 0; j < featureIndex.length; j++) {
+      const raw = fields[featureIndex[j]];
+      const value = parseNumber(raw);
+      if (value === null) {
+        throw invalid(
+          `${where}, column '${featureColumns[j]}': ${JSON.stringify(raw)} is not a number; features must be ` +
+            'finite decimal numbers (fill in or drop missing values, encode categories as numbers, or leave the column out of data.featureColumns).',
+        );
       }
-      if (quoted) {
-        if (ch === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i++;
-          } else {
-            // Closing quote, or the first half of a doubled quote split across chunks: the next
-            // character decides (see afterQuote below).
-            quoted = false;
-            afterQuote = true;
-          }
-        } else {
-          if (ch === '\n') line++;
-          field += ch;
+      features.push(value);
+    }
+    const rawLabel = fields[labelIndex];
+    if (classification) {
+      const name = canonicalLabel(rawLabel);
+      if (name === '') {
+        throw invalid(`${where}: label column '${plan.labelColumn}' is empty; give every row a label or drop the row.`);
+      }
+      let id = classIds.get(name);
+      if (id === undefined) {
+        id = labelNames.length;
+        if (id >= MAX_CLASSES) {
+          throw invalid(
+            `label column '${plan.labelColumn}' has more than ${MAX_CLASSES} distinct values; a classification loss ` +
+              'needs class labels — for a numeric target use a regression loss (mse, mae, huber).',
+          );
         }
-        continue;
+        classIds.set(name, id);
+        labelNames.push(name);
+        labelLines.push(line);
       }
-      if (afterQuote && ch === '"') {
-        // The doubled quote was split across chunks.
-        field += '"';
-        quoted = true;
-        afterQuote = false;
-        continue;
+      labels.push(id);
+    } else {
+      const value = parseNumber(rawLabel);
+      if (value === null) {
+        throw invalid(
+          `${where}, label column '${plan.labelColumn}': ${JSON.stringify(rawLabel)} is not a number; a regression loss ` +
+            'needs numeric labels — for class labels use a classification loss (e.g. sparse_categorical_crossentropy).',
+        );
       }
-      afterQuote = false;
-      if (ch === '"' && field === '') {
-        quoted = true;
-        any = true;
-      } else if (ch === ',') {
-        fields.push(field);
-        field = '';
-        any = true;
-      } else if (ch === '\n' || ch === '\r') {
-        line++;
-        if (ch === '\r') pendingCR = true;
-        endRow();
-      } else {
-        field += ch;
-        any = true;
+      labels.push(value);
+    }
+  });
+
+  if (header === null) throw invalid('the file is empty; it needs a header row naming the columns, then data rows.');
+  if (count === 0) throw invalid('the file has a header but no data rows.');
+  return { features: features.toArray(), count, featureColumns, labels: labels.toArray(), labelNames, labelLines };
+}
+
+function resolveColumns(
+  header: string[],
+  plan: TablePlan,
+  invalid: (detail: string) => KilnError,
+): { featureIndex: number[]; featureColumns: string[]; labelIndex: number } {
+  const available = `available columns: ${header.map((h) => `'${h}'`).join(', ')}`;
+  const index = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (index.has(name)) throw invalid(`the header names column '${name}' twice; give every column a distinct name.`);
+    index.set(name, i);
+  });
+  const mustMatch = plan.sameAs ? ` (it must have the same columns as ${plan.sameAs})` : '';
+
+  const labelIndex = index.get(plan.labelColumn);
+  if (labelIndex === undefined) {
+    throw invalid(`there is no label column '${plan.labelColumn}'${mustMatch}; set data.labelColumn to one of the ${available}.`);
+  }
+  const featureColumns = plan.featureColumns ? [...plan.featureColumns] : header.filter((h) => h !== plan.labelColumn);
+  if (plan.featureColumns?.includes(plan.labelColumn)) {
+    throw invalid(`${plan.featureColumnsField} includes the label column '${plan.labelColumn}'; remove it from the features.`);
+  }
+  const missing = featureColumns.filter((c) => !index.has(c));
+  if (missing.length > 0) {
+    const fix = plan.sameAs ? `add them to this file${mustMatch}` : `fix ${plan.featureColumnsField}; ${available}`;
+    throw invalid(`feature column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `'${c}'`).join(', ')} not in the header; ${fix}.`);
+  }
+  if (featureColumns.length === 0) {
+    throw invalid(`there are no feature columns besides the label '${plan.labelColumn}'; the file needs at least one feature.`);
+  }
+  if (plan.reshape) {
+    const size = plan.reshape.reduce((a, b) => a * b, 1);
+    if (size !== featureColumns.length) {
+      throw invalid(
+        `data.reshape [${plan.reshape.join(', ')}] holds ${size} values but each row has ${featureColumns.length} features; ` +
+          `choose a shape whose product is ${featureColumns.length}.`,
+      );
+    }
+  }
+  return { featureIndex: featureColumns.map((c) => index.get(c) as number), featureColumns, labelIndex };
+}
+
+/** A finite float32 from a decimal cell, or null. */
+function parseNumber(raw: string): number | null {
+  if (!DECIMAL.test(raw)) return null;
+  const value = Math.fround(Number(raw));
+  return Number.isFinite(value) ? value : null;
+}
+
+function trainingClasses(table: Table, encoding: LabelEncoding, labelColumn: string, source: string, loss: string): string[] {
+  const classes = [...table.labelNames].sort(compareLabels);
+  if (classes.length < 2) {
+    throw new KilnError(
+      'DATASET_INVALID',
+      `${source}: label column '${labelColumn}' has a single class ('${classes[0]}'); loss ${loss} needs at least two ` +
+        'classes — check labelColumn, or use a regression loss for a numeric target.',
+    );
+  }
+  if (classes.length > maxClassesFor(encoding)) {
+    const shown = classes.slice(0, 5).map((c) => `'${c}'`).join(', ') + (classes.length > 5 ? ', …' : '');
+    throw new KilnError(
+      'DATASET_INVALID',
+      `${source}: label column '${labelColumn}' has ${classes.length} classes (${shown}) but loss ${loss} needs exactly two; ` +
+        'use categorical_crossentropy or sparse_categorical_crossentropy for more classes.',
+    );
+  }
+  return classes;
+}
+
+function encodeTargets(
+  table: Table,
+  encoding: LabelEncoding,
+  classes: string[] | null,
+  width: number,
+  labelColumn: string,
+  source: string,
+): Float32Array {
+  if (classes === null) return table.labels;
+  const finalIndex = new Map(classes.map((c, i) => [c, i]));
+  const remap = table.labelNames.map((name, id) => {
+    const index = finalIndex.get(name);
+    if (index === undefined) {
+      throw new KilnError(
+        'DATASET_INVALID',
+        `${source}, line ${table.labelLines[id]}: label '${name}' in column '${labelColumn}' is not a class of the training data ` +
+          `(${classes.map((c) => `'${c}'`).join(', ')}); validation rows must use the training classes.`,
+      );
+    }
+    return index;
+  });
+  const y = new Float32Array(table.count * width);
+  for (let r = 0; r < table.count; r++) writeClassTarget(y, r * width, encoding, remap[table.labels[r]]);
+  return y;
+}
+
+/**
+ * Holds out the last `fraction` of a seeded permutation (Keras's rounding: training keeps
+ * `floor(count × (1 − fraction))` rows), keeping file order within each side.
+ */
+function splitRows(all: Split, xWidth: number, yWidth: number, fraction: number, seed: number, source: string): [Split, Split] {
+  const trainCount = Math.floor(all.count * (1 - fraction));
+  const valCount = all.count - trainCount;
+  if (trainCount === 0 || valCount === 0) {
+    throw new KilnError(
+      'DATASET_INVALID',
+      `${source}: data.validationSplit ${fraction} of ${all.count} rows leaves ${trainCount} for training and ${valCount} ` +
+        'for validation; both need at least one row — add rows or change the fraction.',
+    );
+  }
+  const order = new Uint32Array(all.count);
+  for (let i = 0; i < all.count; i++) order[i] = i;
+  shuffleInPlace(order, seededRandom(seed, SPLIT_STREAM));
+  const held = new Uint8Array(all.count);
+  for (let i = trainCount; i < all.count; i++) held[order[i]] = 1;
+
+  const train: Split = { x: new Float32Array(trainCount * xWidth), y: new Float32Array(trainCount * yWidth), count: trainCount };
+  const val: Split = { x: new Float32Array(valCount * xWidth), y: new Float32Array(valCount * yWidth), count: valCount };
+  let t = 0;
+  let v = 0;
+  for (let r = 0; r < all.count; r++) {
+    const side = held[r] ? val : train;
+    const at = held[r] ? v++ : t++;
+    side.x.set(all.x.subarray(r * xWidth, (r + 1) * xWidth), at * xWidth);
+    side.y.set(all.y.subarray(r * yWidth, (r + 1) * yWidth), at * yWidth);
+  }
+  return [train, val];
+}
+
+/**
+ * Standardises in place with the training rows' mean and population standard deviation
+ * (accumulated in float64, two passes); a constant feature gets std 1 so it becomes 0, not NaN.
+ */
+function standardize(train: Split, validation: Split | null, width: number): { mean: number[]; std: number[] } {
+  const mean = new Float64Array(width);
+  const sq = new Float64Array(width);
+  for (let r = 0; r < train.count; r++) for (let j = 0; j < width; j++) mean[j] += train.x[r * width + j];
+  for (let j = 0; j < width; j++) mean[j] /= train.count;
+  for (let r = 0; r < train.count; r++) {
+    for (let j = 0; j < width; j++) {
+      const d = train.x[r * width + j] - mean[j];
+      sq[j] += d * d;
+    }
+  }
+  const std = Array.from(sq, (s) => Math.sqrt(s / train.count) || 1);
+  for (const side of validation ? [train, validation] : [train]) {
+    for (let r = 0; r < side.count; r++) {
+      for (let j = 0; j < width; j++) {
+        const k = r * width + j;
+        side.x[k] = (side.x[k] - mean[j]) / std[j];
       }
     }
   }
-  if (quoted) throw new KilnError('DATASET_INVALID', `the CSV ends inside a quoted field that starts on line ${rowLine}; close the quote`);
-  if (any || field !== '' || fields.length > 0) endRow();
+  return { mean: Array.from(mean), std };
 }

@@ -1,0 +1,199 @@
+import { KilnError } from '../../core/errors';
+
+/** Receives one parsed record and the 1-based line of the file it starts on. */
+export type CsvRecordHandler = (fields: string[], line: number) => void;
+
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const CR = 0x0d;
+const LF = 0x0a;
+
+const enum State {
+  /** Before the first character of a field. */
+  FieldStart,
+  /** Inside a field that did not start with a quote. */
+  Unquoted,
+  /** Inside a quoted field. */
+  Quoted,
+  /** Just read a quote inside a quoted field: either an escaped quote or the field's end. */
+  QuoteInQuoted,
+  /** Just ended a record on CR; a following LF belongs to the same line break. */
+  AfterCR,
+}
+
+/**
+ * Incremental RFC 4180 parser: feed it text in chunks of any size (a quote, a CRLF or a field may
+ * be split across chunks) and it calls `onRecord` once per record, so no more than one record is
+ * ever held. Accepts CRLF, LF and bare CR line breaks, skips blank lines, and reads a quote inside
+ * an unquoted field literally (as Python's csv and pandas do) — but text after a closing quote is
+ * an error, since it almost always means a missing delimiter.
+ */
+export class CsvParser {
+  private state = State.FieldStart;
+  private fields: string[] = [];
+  private field = '';
+  private recordQuoted = false;
+  private line = 1;
+  private recordLine = 1;
+  private quoteLine = 1;
+
+  /**
+   * @param source - how errors name the file (e.g. `data.uri 'datasets/a.csv'`).
+   * @param onRecord - called synchronously for each record; it may throw to stop parsing.
+   */
+  constructor(private readonly source: string, private readonly onRecord: CsvRecordHandler) {}
+
+  /** Parses the next piece of text. */
+  push(chunk: string): void {
+    const n = chunk.length;
+    let i = 0;
+    let segStart = 0;
+    while (i < n) {
+      switch (this.state) {
+        case State.AfterCR:
+          this.state = State.FieldStart;
+          if (chunk.charCodeAt(i) === LF) i++;
+          break;
+        case State.FieldStart:
+          if (chunk.charCodeAt(i) === QUOTE) {
+            this.state = State.Quoted;
+            this.recordQuoted = true;
+            this.quoteLine = this.line;
+            i++;
+            segStart = i;
+          } else {
+            this.state = State.Unquoted;
+            segStart = i;
+          }
+          break;
+        case State.Unquoted: {
+          let c = 0;
+          while (i < n) {
+            c = chunk.charCodeAt(i);
+            if (c === COMMA || c === LF || c === CR) break;
+            i++;
+          }
+          if (i === n) {
+            this.field += chunk.slice(segStart, n);
+            break;
+          }
+          this.endField(this.field + chunk.slice(segStart, i));
+          i++;
+          if (c === COMMA) this.state = State.FieldStart;
+          else this.endRecord(c === CR);
+          break;
+        }
+        case State.Quoted: {
+          const q = chunk.indexOf('"', i);
+          const end = q === -1 ? n : q;
+          for (let k = i; k < end; k++) if (chunk.charCodeAt(k) === LF) this.line++;
+          this.field += chunk.slice(segStart, end);
+          i = end;
+          if (q !== -1) {
+            this.state = State.QuoteInQuoted;
+            i++;
+          }
+          break;
+        }
+        case State.QuoteInQuoted: {
+          const c = chunk.charCodeAt(i);
+          i++;
+          if (c === QUOTE) {
+            this.field += '"';
+            this.state = State.Quoted;
+            segStart = i;
+          } else if (c === COMMA) {
+            this.endField(this.field);
+            this.state = State.FieldStart;
+          } else if (c === LF || c === CR) {
+            this.endField(this.field);
+            this.endRecord(c === CR);
+          } else {
+            throw new KilnError(
+              'DATASET_INVALID',
+              `${this.source} is not valid CSV: line ${this.line} has ${JSON.stringify(chunk[i - 1])} right after a closing quote; ` +
+                'put a comma or line break after a quoted field, and double any quote inside it ("").',
+            );
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** Signals the end of the text, flushing a last record that has no trailing line break. */
+  end(): void {
+    switch (this.state) {
+      case State.Quoted:
+        throw new KilnError(
+          'DATASET_INVALID',
+          `${this.source} is not valid CSV: the quoted field opened on line ${this.quoteLine} is never closed; ` +
+            'close it with a quote (and double any quote inside it).',
+        );
+      case State.Unquoted:
+      case State.QuoteInQuoted:
+        this.endField(this.field);
+        this.endRecord(false);
+        break;
+      case State.FieldStart:
+        // "a,b," at EOF ends with an empty field; a record that never started is just EOF.
+        if (this.fields.length > 0) {
+          this.endField('');
+          this.endRecord(false);
+        }
+        break;
+      case State.AfterCR:
+        break;
+    }
+  }
+
+  private endField(value: string): void {
+    this.fields.push(value);
+    this.field = '';
+  }
+
+  private endRecord(onCR: boolean): void {
+    const fields = this.fields;
+    const line = this.recordLine;
+    this.fields = [];
+    this.line++;
+    this.recordLine = this.line;
+    this.state = onCR ? State.AfterCR : State.FieldStart;
+    const blank = fields.length === 1 && fields[0] === '' && !this.recordQuoted;
+    this.recordQuoted = false;
+    if (!blank) this.onRecord(fields, line);
+  }
+}
+
+/**
+ * Streams `input` (bytes as UTF-8, or strings) through a {@link CsvParser}. Resolves after the last
+ * record; rejects with the parser's or handler's error, or with the stream's own error (left
+ * unwrapped: a broken connection is an infrastructure fault that deserves a retry).
+ */
+export async function parseCsvStream(
+  input: AsyncIterable<string | Uint8Array>,
+  source: string,
+  onRecord: CsvRecordHandler,
+): Promise<void> {
+  const parser = new CsvParser(source, onRecord);
+  // Strips a leading byte-order mark (ignoreBOM: false), as spreadsheet exports often have one.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let first = true;
+  const decode = (bytes?: Uint8Array): string => {
+    try {
+      return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+    } catch (cause) {
+      throw new KilnError('DATASET_INVALID', `${source} is not UTF-8 text; save the CSV as UTF-8.`, { cause });
+    }
+  };
+  for await (const chunk of input) {
+    let text = typeof chunk === 'string' ? chunk : decode(chunk);
+    if (first && text.length > 0) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    parser.push(text);
+  }
+  parser.push(decode());
+  parser.end();
+}

@@ -1,0 +1,97 @@
+import { KilnError } from '../../core/errors';
+
+/**
+ * How a label column becomes training targets, chosen by the loss:
+ * - `one-hot` (categorical_crossentropy): `[numClasses]` per row, 1 at the class index;
+ * - `index` (sparse_categorical_crossentropy): the class index as a number;
+ * - `binary` (binary_crossentropy): exactly two classes, 0 for the first and 1 for the second;
+ * - `sign` (hinge): exactly two classes, -1 for the first and +1 for the second;
+ * - `numeric` (mse, mae, huber and their long names): the label's own numeric value.
+ *
+ * Class order — which class is index 0, which is "positive" — is the sorted order of the distinct
+ * label values in the training data: numeric labels ascending by value (so `2` before `10`), then
+ * the rest by UTF-16 code unit (locale-independent, so every worker agrees). Binary 0/1 labels
+ * therefore stay 0/1, and `no`/`yes` become 0/1.
+ */
+export type LabelEncoding = 'one-hot' | 'index' | 'binary' | 'sign' | 'numeric';
+
+const BY_LOSS: Readonly<Record<string, LabelEncoding>> = {
+  categorical_crossentropy: 'one-hot',
+  sparse_categorical_crossentropy: 'index',
+  binary_crossentropy: 'binary',
+  hinge: 'sign',
+  mse: 'numeric',
+  mean_squared_error: 'numeric',
+  mae: 'numeric',
+  mean_absolute_error: 'numeric',
+  huber: 'numeric',
+};
+
+/** Label encoding for a Keras loss name; unknown names are a `JOB_SPEC_INVALID` error. */
+export function labelEncodingForLoss(loss: string): LabelEncoding {
+  const encoding = Object.prototype.hasOwnProperty.call(BY_LOSS, loss) ? BY_LOSS[loss] : undefined;
+  if (encoding === undefined) {
+    const detail = `compile.loss '${loss}' has no label encoding; use one of ${Object.keys(BY_LOSS).join(', ')}.`;
+    throw new KilnError('JOB_SPEC_INVALID', detail, { errors: [{ pointer: '/compile/loss', detail }] });
+  }
+  return encoding;
+}
+
+/** Whether labels are class names (everything but regression). */
+export function isClassification(encoding: LabelEncoding): boolean {
+  return encoding !== 'numeric';
+}
+
+/** Classes an encoding requires at most (two for binary and hinge). */
+export function maxClassesFor(encoding: LabelEncoding): number {
+  return encoding === 'binary' || encoding === 'sign' ? 2 : Number.POSITIVE_INFINITY;
+}
+
+/** A decimal number as CSV files write them: no hex, no `Infinity`, no empty string. */
+export const DECIMAL = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+/**
+ * The class a raw label cell names. Numeric labels are identified by value, so `1`, `1.0` and
+ * `1e0` (as pandas writes float columns) are one class, named `1`; other labels by their trimmed text.
+ */
+export function canonicalLabel(raw: string): string {
+  const text = raw.trim();
+  return DECIMAL.test(text) ? String(Number(text)) : text;
+}
+
+/** Sort order of class names, as documented on {@link LabelEncoding}. */
+export function compareLabels(a: string, b: string): number {
+  const an = DECIMAL.test(a);
+  const bn = DECIMAL.test(b);
+  if (an && bn) return Number(a) - Number(b);
+  if (an !== bn) return an ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Target values per row: `numClasses` for one-hot, else 1. */
+export function labelWidth(encoding: LabelEncoding, numClasses: number): number {
+  return encoding === 'one-hot' ? numClasses : 1;
+}
+
+/** Writes the target of class `index` for one row at `offset` of `y`. */
+export function writeClassTarget(y: Float32Array, offset: number, encoding: LabelEncoding, index: number): void {
+  switch (encoding) {
+    case 'one-hot':
+      y[offset + index] = 1;
+      break;
+    case 'sign':
+      y[offset] = index === 0 ? -1 : 1;
+      break;
+    case 'index':
+    case 'binary':
+      y[offset] = index;
+      break;
+    case 'numeric':
+      throw new Error('numeric labels have no class target');
+  }
+}
+
+/** The distinct classes among raw label cells, canonical and in class-index order. */
+export function sortClasses(labels: Iterable<string>): string[] {
+  return [...new Set(Array.from(labels, canonicalLabel))].sort(compareLabels);
+}
