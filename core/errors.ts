@@ -106,3 +106,20 @@ export function pointerToken(token: string | number): string {
 export function pointer(...tokens: Array<string | number>): string {
   return tokens.map((t) => '/' + pointerToken(t)).join('');
 }
+
+/**
+ * The message a job fails with when it leaves the worker: `CODE: detail`. Both the worker (run
+ * manifest, webhooks) and the API (job status) read it back with {@link parseFailure}.
+ */
+export function formatFailure(err: KilnError): string {
+  return `${err.code}: ${err.message}`;
+}
+
+/** Parses a job's failure message; a lost worker (BullMQ's "stalled") becomes WORKER_CRASHED. */
+export function parseFailure(reason: string | null): { code: ErrorCode; detail: string } {
+  if (!reason) return { code: 'INTERNAL', detail: 'the job failed without a reason' };
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
+  if (m && m[1] in ERROR_CODES) return { code: m[1] as ErrorCode, detail: m[2] };
+  if (/stalled/i.test(reason)) return { code: 'WORKER_CRASHED', detail: `the worker running this job was lost too many times (${reason})` };
+  return { code: 'INTERNAL', detail: reason };
+}

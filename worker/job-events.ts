@@ -1,13 +1,8 @@
+import { parseFailure } from '../core/errors';
 import type { TrainingJobData, TrainingResult } from '../core/queue-contract';
 import type { ArtifactStore } from '../store/artifact-store';
 import { runManifestKey } from '../store/run-layout';
 import type { JobNotifier } from './webhooks/job-notifier';
-
-/** Parses the `CODE: detail` message a sandboxed job failed with. */
-export function failureOf(reason: string): { code: string; detail: string } {
-  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
-  return m ? { code: m[1], detail: m[2] } : { code: /stalled/i.test(reason) ? 'WORKER_CRASHED' : 'INTERNAL', detail: reason };
-}
 
 /**
  * What the worker parent does when a job ends for good: records a failure in the run manifest
@@ -34,7 +29,7 @@ export class JobEvents {
   }
 
   async failed(data: TrainingJobData, reason: string, attempts: number): Promise<void> {
-    const error = failureOf(reason);
+    const error = parseFailure(reason);
     const key = runManifestKey(data.tenant, data.runId);
     try {
       const existing = await this.store.get(key);

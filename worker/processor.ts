@@ -3,7 +3,7 @@
  * never blocks the parent's lock renewals. The process is reused across jobs: everything a job
  * allocates is released before it returns.
  */
-import { KilnError, isKilnError } from '../core/errors';
+import { formatFailure, isKilnError, KilnError } from '../core/errors';
 import type { Backend, TrainingJobData, TrainingProgress, TrainingResult } from '../core/queue-contract';
 import { createStore } from '../store/create-store';
 import type { ArtifactStore } from '../store/artifact-store';
@@ -87,7 +87,7 @@ export default async function processTrainingJob(job: SandboxJob): Promise<Train
  */
 export function classify(err: unknown): Error {
   const kiln: KilnError = isKilnError(err) ? err : new KilnError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
-  const out = new Error(`${kiln.code}: ${kiln.message}`);
+  const out = new Error(formatFailure(kiln));
   if (!kiln.retryable) out.name = 'UnrecoverableError';
   out.stack = (err as Error)?.stack ?? out.stack;
   return out;

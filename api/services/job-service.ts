@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SchemaJob, SchemaJobAccepted, SchemaJobList, SchemaJobSpec, SchemaJobStatus } from '../../core/api.gen';
-import { ERROR_CODES, KilnError, specInvalid, type ErrorCode } from '../../core/errors';
+import { KilnError, parseFailure, specInvalid } from '../../core/errors';
 import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec } from '../../core/check-job-spec';
 import type { OutboundAllow } from '../../core/outbound-policy';
@@ -128,15 +128,6 @@ export class JobService {
 
 function notFound(jobId: string): KilnError {
   return new KilnError('NOT_FOUND', `no job ${jobId} for this API key`);
-}
-
-/** Parses the `CODE: detail` form the worker fails jobs with. */
-export function parseFailure(reason: string | null): { code: string; detail: string } {
-  if (!reason) return { code: 'INTERNAL', detail: 'the job failed without a reason' };
-  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
-  if (m && m[1] in ERROR_CODES) return { code: m[1] as ErrorCode, detail: m[2] };
-  if (/stalled/i.test(reason)) return { code: 'WORKER_CRASHED', detail: `the worker running this job was lost too many times (${reason})` };
-  return { code: 'INTERNAL', detail: reason };
 }
 
 export function toJobView(snap: JobSnapshot, cancelledAt: string | null): SchemaJob {
