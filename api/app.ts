@@ -19,6 +19,7 @@ import { uiHandlers } from './routes/ui';
 import { DeliveryService } from './services/delivery-service';
 import { WebhookQueue } from './services/webhook-queue';
 import { JobService } from './services/job-service';
+import { SubmissionLimiter } from './services/submission-limiter';
 import { RunService } from './services/run-service';
 import { TrainingQueue } from './services/training-queue';
 
@@ -62,7 +63,10 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   });
   const store = createStore(config.store.uri, { s3: config.store.s3 });
   const queue = new TrainingQueue(redis, config.queuePrefix);
-  const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound);
+  const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound, {
+    submissions: new SubmissionLimiter(redis, config.queuePrefix, config.submissionsPerMinute),
+    maxEpochRows: config.maxEpochRows,
+  });
   const runs = new RunService(store, jobs);
   const webhookQueue = new WebhookQueue(redis, config.queuePrefix);
   const deliveries = new DeliveryService(redis, webhookQueue, config.queuePrefix, jobs);

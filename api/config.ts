@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
-import { DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import type { TenantLimit } from '../core/tenant-limits';
 
 export interface ApiConfig {
   port: number;
@@ -19,6 +20,10 @@ export interface ApiConfig {
   logLevel: string;
   /** Private or loopback hosts and CIDRs that job webhooks may target anyway (KILN_OUTBOUND_ALLOW). */
   outbound: OutboundAllow;
+  /** Accepted submissions per tenant per minute (KILN_TENANT_SUBMISSIONS_PER_MINUTE; 0 = unlimited). */
+  submissionsPerMinute: TenantLimit;
+  /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
+  maxEpochRows: number;
 }
 
 /**
@@ -59,6 +64,8 @@ export function loadConfig(env: Record<string, string | undefined>, opts: { allo
     bodyLimit: p.int(env, 'KILN_BODY_LIMIT_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     outbound: { hosts: [], cidrs: [] },
+    submissionsPerMinute: p.tenantLimit(env, 'KILN_TENANT_SUBMISSIONS_PER_MINUTE', 120),
+    maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
   };
   const outbound = parseOutboundAllow(env.KILN_OUTBOUND_ALLOW);
   for (const problem of outbound.problems) p.add('KILN_OUTBOUND_ALLOW', problem);

@@ -308,6 +308,13 @@ export interface components {
             tags?: {
                 [key: string]: string;
             };
+            /**
+             * @description BullMQ job priority, 1 (most urgent) to 2097152. Jobs without one are served first, in
+             *     submission order; jobs with one wait until no unprioritized job is waiting and then run
+             *     lowest number first (BullMQ's model, kept as is). Use it to push batch sweeps behind
+             *     interactive work.
+             */
+            priority?: number;
             /** @description Wall-clock limit for training. When reached, training stops like a cancel (the best checkpoint is kept) and the job ends `succeeded` with stop reason `max_runtime`. */
             maxRuntimeSeconds?: number;
         };
@@ -938,6 +945,21 @@ export interface operations {
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];
+            /**
+             * @description The tenant has submitted as many jobs this minute as `KILN_TENANT_SUBMISSIONS_PER_MINUTE`
+             *     allows (a sliding one-minute window). Nothing was queued; retry after `Retry-After`
+             *     seconds. Replays of an Idempotency-Key do not count.
+             */
+            429: {
+                headers: {
+                    /** @description Seconds until a submission will be accepted again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             503: components["responses"]["Problem"];
         };
     };

@@ -2,6 +2,8 @@
  * Small helpers for the entry points' `loadConfig(env)` functions: each collects every problem
  * instead of stopping at the first, so a bad deployment learns everything at once.
  */
+import { parseTenantLimit, type TenantLimit } from './tenant-limits';
+
 export class ConfigProblems {
   readonly problems: string[] = [];
 
@@ -35,6 +37,13 @@ export class ConfigProblems {
     if ((allowed as readonly string[]).includes(raw)) return raw as T;
     this.add(name, `must be one of ${allowed.join(', ')}, got '${raw}'`);
     return def;
+  }
+
+  /** A per-tenant limit (`4,acme=16`; 0 = unlimited), see core/tenant-limits.ts. */
+  tenantLimit(env: Record<string, string | undefined>, name: string, def: number): TenantLimit {
+    const { limit, problems } = parseTenantLimit(env[name], def);
+    for (const problem of problems) this.add(name, problem);
+    return limit;
   }
 
   /** Throws one error listing every problem, if there are any. */

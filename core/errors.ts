@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'JOB_NOT_CANCELLABLE'
+  | 'RATE_LIMITED'
+  | 'LIMIT_EXCEEDED'
   | 'DATASET_INVALID'
   | 'MODEL_INVALID'
   | 'TRAINING_DIVERGED'
@@ -39,6 +41,8 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   NOT_FOUND: { status: 404, title: 'Not found', retryable: false },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency key reused with a different body', retryable: false },
   JOB_NOT_CANCELLABLE: { status: 409, title: 'Job already finished', retryable: false },
+  RATE_LIMITED: { status: 429, title: 'Too many submissions', retryable: true },
+  LIMIT_EXCEEDED: { status: 400, title: 'Job exceeds a configured limit', retryable: false },
   DATASET_INVALID: { status: 400, title: 'Dataset cannot be used', retryable: false },
   MODEL_INVALID: { status: 400, title: 'Model cannot be built', retryable: false },
   TRAINING_DIVERGED: { status: 422, title: 'Training diverged', retryable: false },

@@ -10,6 +10,9 @@ export const TRAINING_QUEUE = 'training';
 /** Default BullMQ key prefix; a Redis Cluster hash tag, so all of a queue's keys share one slot. */
 export const DEFAULT_QUEUE_PREFIX = '{kiln}';
 
+/** Default of KILN_MAX_EPOCH_ROWS (API and worker): epochs × dataset rows one job may ask for. */
+export const DEFAULT_MAX_EPOCH_ROWS = 1_000_000_000;
+
 /** Attempts BullMQ makes before a job fails for good (infrastructure faults only; user errors fail at once). */
 export const TRAINING_ATTEMPTS = 3;
 
@@ -61,6 +64,10 @@ export const kilnKeys = {
   cancelChannel: (prefix: string) => `${prefix}:kiln:cancel`,
   /** Lexicographically sorted set of a tenant's job ids (ids sort by creation time). */
   tenantJobs: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:jobs`,
+  /** A tenant's jobs holding a training slot: sorted set of jobId → lease expiry (ms). */
+  tenantRunning: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:running`,
+  /** A tenant's accepted submissions of the last minute: sorted set of jobId → time (ms). */
+  tenantSubmissions: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:submissions`,
   /** Idempotency record: JSON `{ jobId, bodyHash }`. */
   idempotency: (prefix: string, tenant: string, keyHash: string) => `${prefix}:kiln:idem:${tenant}:${keyHash}`,
 };

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
-import { DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import type { TenantLimit } from '../core/tenant-limits';
 import { DEFAULT_DELIVERY_SCHEDULE_MS, parseDeliverySchedule } from '../core/webhook-contract';
 
 export interface WorkerConfig {
@@ -24,6 +25,10 @@ export interface WorkerConfig {
   /** Base URL of the API, for absolute links in webhooks (relative links without it). */
   publicUrl: string | null;
   logLevel: string;
+  /** Jobs one tenant may train at once across all workers (KILN_TENANT_MAX_RUNNING; 0 = unlimited). */
+  tenantMaxRunning: TenantLimit;
+  /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
+  maxEpochRows: number;
 }
 
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
@@ -44,6 +49,8 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     outbound: outbound(env.KILN_OUTBOUND_ALLOW, p),
     publicUrl: env.KILN_PUBLIC_URL ? env.KILN_PUBLIC_URL.replace(/\/+$/, '') : null,
     logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    tenantMaxRunning: p.tenantLimit(env, 'KILN_TENANT_MAX_RUNNING', 4),
+    maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
     p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);

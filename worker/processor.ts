@@ -16,6 +16,7 @@ import { selectBackend } from './tfjs/backend';
 import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
 import { runTraining } from './training/run-training';
+import { acquireTenantSlot } from './tenant-slots';
 
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
@@ -25,6 +26,7 @@ interface SandboxJob {
   attemptsStarted?: number;
   updateProgress(progress: TrainingProgress): Promise<void>;
   log(row: string): void;
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
 }
 
 interface ChildState {
@@ -32,6 +34,7 @@ interface ChildState {
   store: ArtifactStore;
   backend: Backend;
   notifier: JobNotifier;
+  redis: Redis;
 }
 
 let state: Promise<ChildState> | null = null;
@@ -46,7 +49,7 @@ async function init(): Promise<ChildState> {
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
   const notifier = new JobNotifier(new QueueWebhookSender({ connection, prefix: config.queuePrefix }), config.publicUrl, (msg, fields) => log(msg, fields as Record<string, unknown>));
-  return { config, store, backend: choice.backend, notifier };
+  return { config, store, backend: choice.backend, notifier, redis: connection };
 }
 
 let logger = createLog(process.env.LOG_LEVEL ?? 'info', { role: 'trainer' });
@@ -54,11 +57,22 @@ function log(message: string, fields: Record<string, unknown> = {}): void {
   logger('info', message, fields);
 }
 
-export default async function processTrainingJob(job: SandboxJob): Promise<TrainingResult> {
-  const { config, store, backend, notifier } = await (state ??= init().catch((err) => {
+/** How soon a job that found its tenant at the running limit looks again. */
+const TENANT_SLOT_RECHECK_MS = 5000;
+
+export default async function processTrainingJob(job: SandboxJob, token?: string): Promise<TrainingResult> {
+  const { config, store, backend, notifier, redis } = await (state ??= init().catch((err) => {
     state = null;
     throw err;
   }));
+  const slot = await acquireTenantSlot(redis, config.queuePrefix, config.tenantMaxRunning, job.data.tenant, job.data.jobId);
+  if (!slot) {
+    // The tenant already trains as many jobs as it may: back to waiting, without using an attempt.
+    await job.moveToDelayed(Date.now() + TENANT_SLOT_RECHECK_MS, token);
+    const wait = new Error(`tenant ${job.data.tenant} is at its running-jobs limit; waiting`);
+    wait.name = 'DelayedError';
+    throw wait;
+  }
   const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
   const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId);
   const tensorsBefore = tensorCount();
@@ -68,6 +82,7 @@ export default async function processTrainingJob(job: SandboxJob): Promise<Train
       backend,
       attempt,
       isCancelled: () => cancel.requested,
+      maxEpochRows: config.maxEpochRows,
       notifier,
       reportProgress: (p) => job.updateProgress(p),
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
@@ -75,6 +90,7 @@ export default async function processTrainingJob(job: SandboxJob): Promise<Train
   } catch (err) {
     throw classify(err);
   } finally {
+    await slot.release();
     await cancel.close();
     const leaked = tensorCount() - tensorsBefore;
     if (leaked !== 0) logger('warn', 'tensor count changed across a job', { jobId: job.data.jobId, leaked });

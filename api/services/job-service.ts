@@ -6,6 +6,9 @@ import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec } from '../../core/check-job-spec';
 import type { OutboundAllow } from '../../core/outbound-policy';
 import { kilnKeys } from '../../core/queue-contract';
+import { epochRowsProblem } from '../../core/tenant-limits';
+import { BUILTIN_DATASETS } from '../../core/builtin-datasets';
+import type { SubmissionLimiter } from './submission-limiter';
 import type { JobSnapshot, TrainingQueue } from './training-queue';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -38,12 +41,17 @@ export class JobService {
     private readonly prefix: string,
     private readonly storeUri: string,
     private readonly outbound: OutboundAllow,
+    private readonly limits: { submissions: SubmissionLimiter | null; maxEpochRows: number } = { submissions: null, maxEpochRows: 0 },
   ) {}
 
   /** Validates the spec's meaning, then queues it (or returns the job an Idempotency-Key already made). */
   async createJob(tenant: string, spec: SchemaJobSpec, idempotencyKey?: string): Promise<{ accepted: SchemaJobAccepted; replayed: boolean }> {
     const problems = checkJobSpec(spec, { tenant, storeUri: this.storeUri, outbound: this.outbound });
     if (problems.length > 0) throw specInvalid(problems);
+    if ('builtin' in spec.data) {
+      const tooBig = epochRowsProblem(spec.fit.epochs, BUILTIN_DATASETS[spec.data.builtin].rows, this.limits.maxEpochRows);
+      if (tooBig) throw new KilnError('LIMIT_EXCEEDED', tooBig, { errors: [{ pointer: '/fit/epochs', detail: tooBig }] });
+    }
 
     const bodyHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
     const { jobId, runId } = newJobIds();
@@ -63,14 +71,18 @@ export class JobService {
         }
       }
     }
+    let admitted = false;
     try {
       await withRedis('enqueue', async () => {
+        await this.limits.submissions?.admit(tenant, jobId);
+        admitted = true;
         await this.redis.zadd(kilnKeys.tenantJobs(this.prefix, tenant), 0, jobId);
         await this.queue.add({ tenant, jobId, runId, spec, createdAt: new Date().toISOString() });
       });
     } catch (err) {
-      // Not queued: free the key so the client's retry can succeed.
+      // Not queued: free the key and the rate-limit slot so the client's retry can succeed.
       if (idemKey) await this.redis.del(idemKey).catch(() => undefined);
+      if (admitted) await this.limits.submissions?.release(tenant, jobId).catch(() => undefined);
       throw err;
     }
     return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId) }, replayed: false };

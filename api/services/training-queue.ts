@@ -28,6 +28,9 @@ export class TrainingQueue {
       jobId: data.jobId,
       attempts: TRAINING_ATTEMPTS,
       backoff: { type: 'exponential', delay: 5000 },
+      // BullMQ's model: jobs without a priority are served first, in order; prioritized ones after
+      // them, lowest number first.
+      ...(data.spec.priority !== undefined ? { priority: data.spec.priority } : {}),
       // Finished jobs stay readable for 30 days; the run manifest in the store stays for good.
       removeOnComplete: { age: 30 * 24 * 3600 },
       removeOnFail: { age: 30 * 24 * 3600 },

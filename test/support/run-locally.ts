@@ -10,7 +10,7 @@ import { runTraining } from '../../worker/training/run-training';
  * Runs one job's training in this process (no queue, no sandbox) on the active tfjs backend, over a
  * temp file store. For tests of what training does; the scenario tests cover the whole service.
  */
-export async function trainLocally(spec: any, opts: { isCancelled?: () => boolean } = {}) {
+export async function trainLocally(spec: any, opts: { isCancelled?: () => boolean; maxEpochRows?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-train-'));
   const store = new FileStore(dir);
   const { jobId, runId } = newJobIds();
@@ -27,6 +27,7 @@ export async function trainLocally(spec: any, opts: { isCancelled?: () => boolea
       },
       notifier: null,
       log: () => undefined,
+      maxEpochRows: opts.maxEpochRows,
     });
     const run = JSON.parse((await store.get(`acme/runs/${runId}/run.json`))!.toString('utf8'));
     return { result, run, progress, store, runId, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -19,6 +19,8 @@ import { TrainingSession } from '../tfjs/training-session';
 import type { JobNotifier } from '../webhooks/job-notifier';
 import { loadDataset, shuffledIndices } from './load-dataset';
 import { extraValidationMetrics } from './extra-metrics';
+import { epochRowsProblem } from '../../core/tenant-limits';
+import { KilnError } from '../../core/errors';
 
 export interface TrainingDeps {
   store: ArtifactStore;
@@ -30,6 +32,8 @@ export interface TrainingDeps {
   /** Webhook events from inside training (started, epoch, checkpoint, alert); null sends none. */
   notifier: JobNotifier | null;
   log(message: string, fields?: Record<string, unknown>): void;
+  /** KILN_MAX_EPOCH_ROWS: cap on epochs × dataset rows; 0 or absent = none. */
+  maxEpochRows?: number;
 }
 
 const EXTRA_METRICS = ['precision', 'recall', 'f1', 'auc'];
@@ -64,6 +68,8 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     storeUri: deps.store.uri,
     readObject: async (key: string) => (await deps.store.getStream(key))?.stream ?? null,
   });
+  const tooBig = epochRowsProblem(spec.fit.epochs, dataset.train.count + (dataset.validation?.count ?? 0), deps.maxEpochRows ?? 0);
+  if (tooBig) throw new KilnError('LIMIT_EXCEEDED', tooBig);
   const model = buildModel(spec.model, { seed });
   compileModel(model, spec.compile);
   const session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
