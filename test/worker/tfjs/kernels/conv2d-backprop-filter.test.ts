@@ -25,6 +25,11 @@ const CASES: Case[] = [
   { name: 'NCHW, same', x: [2, 3, 6, 5], filter: [3, 3, 3, 4], strides: 1, pad: 'same', dataFormat: 'NCHW' },
   { name: 'NCHW, valid, stride 2', x: [1, 2, 9, 7], filter: [3, 3, 2, 2], strides: 2, pad: 'valid', dataFormat: 'NCHW' },
   { name: 'reference CNN second layer', x: [4, 13, 13, 16], filter: [3, 3, 16, 32], strides: 1, pad: 'valid' },
+  // 8 or more input channels take the position-by-position fill.
+  { name: '8 channels, same, stride 2, odd sizes', x: [2, 8, 9, 8], filter: [3, 2, 8, 5], strides: 2, pad: 'same' },
+  { name: '9 channels, explicit pads, strides [2,1]', x: [2, 9, 6, 9], filter: [3, 3, 9, 3], strides: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { name: '12 channels, numeric pad, stride 3, floor', x: [1, 10, 8, 12], filter: [4, 3, 12, 3], strides: 3, pad: 1, dimRoundingMode: 'floor' },
+  { name: 'NCHW with 8 channels, same', x: [2, 8, 6, 5], filter: [3, 3, 8, 4], strides: 1, pad: 'same', dataFormat: 'NCHW' },
 ];
 
 function dyShape(c: Case): number[] {
@@ -48,12 +53,12 @@ describe('Conv2DBackpropFilter on wasm', () => {
     });
   }
 
-  it('applies dilations like a convolution with the zero-spread filter', () => {
-    const filter: [number, number, number, number] = [2, 3, 2, 3];
+  for (const channels of [2, 8]) it(`applies dilations like a convolution with the zero-spread filter (${channels} channels)`, () => {
+    const filter: [number, number, number, number] = [2, 3, channels, 3];
     const [rh, rw] = [2, 3];
     const effective = dilateFilter(randn(filter, 5), rh, rw).shape as [number, number, number, number];
-    const x = randn([2, 11, 13, 2], 7);
-    const info = tf.backend_util.computeConv2DInfo([2, 11, 13, 2], filter, 1, [rh, rw], 'same');
+    const x = randn([2, 11, 13, channels], 7);
+    const info = tf.backend_util.computeConv2DInfo([2, 11, 13, channels], filter, 1, [rh, rw], 'same');
     const dy = randn(info.outShape, 8);
     const got = runKernel('wasm', 'Conv2DBackpropFilter', { x, dy },
       { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: filter, dilations: [rh, rw] });
