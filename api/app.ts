@@ -12,6 +12,7 @@ import { registerProblemDetails } from './plugins/problem-details';
 import { makeValidatorCompiler } from './validation';
 import { jobHandlers } from './routes/jobs';
 import { runHandlers } from './routes/runs';
+import { artifactHandlers } from './routes/artifacts';
 import { callbackHandlers } from './routes/callbacks';
 import { healthHandlers } from './routes/health';
 import { deliveryHandlers } from './routes/deliveries';
@@ -21,6 +22,7 @@ import { WebhookQueue } from './services/webhook-queue';
 import { JobService } from './services/job-service';
 import { SubmissionLimiter } from './services/submission-limiter';
 import { RunService } from './services/run-service';
+import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
 
 export interface AppDeps {
@@ -80,6 +82,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   registerOperations(app, doc, {
     ...jobHandlers(jobs),
     ...runHandlers(runs),
+    ...artifactHandlers(new ArtifactService(store, runs)),
     ...callbackHandlers(),
     ...healthHandlers({ redis, store }),
     ...deliveryHandlers(deliveries),

@@ -148,6 +148,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Every object the run has in the artifact store
+         * @description The manifest (`run.json`), the best-checkpoint pointer (`best.json`), the CSV logs, every
+         *     checkpoint version (`checkpoints/<path>/a<attempt>-<seq>/model.json` and `weights.bin`), the
+         *     model as training left it (`checkpoints/final/…`), TensorBoard event files and the
+         *     BackupAndRestore state (`backup/…`), sorted by path, with sizes as stored. Each item's `href`
+         *     downloads it. A run that has not started yet has none. Pages hold up to `limit` items;
+         *     follow `nextCursor` until it is `null`.
+         */
+        get: operations["listRunArtifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{runId}/artifacts/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One of the run's artifacts, streamed from the store
+         * @description `path` is relative to the run, as `listRunArtifacts` gives it. The bytes stream from the
+         *     artifact store as they are stored, with `Content-Length`; the type follows the extension
+         *     (`.json` JSON, `.csv` CSV, anything else `application/octet-stream`). A path that is absolute,
+         *     has `.`/`..`/empty segments or otherwise could leave the run's folder is a 400.
+         *
+         *     One byte range (`Range: bytes=0-1023`, `bytes=1024-`, `bytes=-512`) answers 206 with
+         *     `Content-Range`; a range past the end is a 416 with `Content-Range: bytes *\/<size>`. Several
+         *     ranges or a malformed header are ignored and the whole object is sent.
+         */
+        get: operations["downloadRunArtifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{runId}/model.tar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The run's best model as one tar archive
+         * @description A POSIX ustar archive with one folder named after the run: the best checkpoint's `model.json`
+         *     and the weight files it names (the TensorFlow.js layers format, so `tf.loadLayersModel`
+         *     loads the extracted `model.json`), and `kiln.json` with the run id, the epoch, the monitored
+         *     metric and its value, the backend that trained it and, when the job standardised its
+         *     features, the `standardization` mean and std to apply to inputs before `predict`. Streamed
+         *     from the store with its `Content-Length` known up front. 404 while the run has no best
+         *     checkpoint.
+         */
+        get: operations["getRunModelArchive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/callbacks/simulate": {
         parameters: {
             query?: never;
@@ -416,6 +503,30 @@ export interface components {
             learningRateScheduler?: components["schemas"]["LearningRateSchedulerSpec"];
             tensorBoard?: components["schemas"]["TensorBoardSpec"];
             alerts?: components["schemas"]["AlertRuleSpec"][];
+            backupAndRestore?: components["schemas"]["BackupAndRestoreSpec"];
+        };
+        /**
+         * @description Keras's BackupAndRestore, on for every job unless `enabled: false`. The worker backs up the
+         *     whole training state (weights, optimizer, epoch, every callback's state, the run's history)
+         *     under the run's `backup/`; a job handed to a worker again (after a crash, a fault or a
+         *     shutdown) continues from the last backup with the next epoch. Unlike Keras, an integer
+         *     `saveFreq` counts epochs, not batches (Kiln resumes at epoch boundaries).
+         */
+        BackupAndRestoreSpec: {
+            /** @default true */
+            enabled?: boolean;
+            /**
+             * @description `epoch` - back up after every epoch; N - after every N-th epoch.
+             * @default epoch
+             */
+            saveFreq?: "epoch" | number;
+            /** @description Also back up at the end of any epoch when this many seconds passed since the last backup. */
+            saveEverySeconds?: number;
+            /**
+             * @description Delete the backup when training ends (as Keras does); keep it with `false`.
+             * @default true
+             */
+            deleteCheckpoint?: boolean;
         };
         EarlyStoppingSpec: {
             /**
@@ -652,7 +763,24 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
             transitions: components["schemas"]["Transition"][];
+            /** @description Times the job's training was interrupted and handed to a worker again, oldest first. */
+            interruptions?: components["schemas"]["Interruption"][];
             links: components["schemas"]["Links"];
+        };
+        Interruption: {
+            /** @description The attempt (1-based) that was interrupted. */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description When the interruption was noticed.
+             */
+            at: string;
+            /**
+             * @description `worker_lost` - the training process or its worker died (crash, OOM, kill); `shutdown` - the worker was stopping and handed the job back after a backup; `fault` - an infrastructure error (store, queue) ended the attempt.
+             * @enum {string}
+             */
+            reason: "worker_lost" | "shutdown" | "fault";
+            detail?: string;
         };
         JobList: {
             items: components["schemas"]["Job"][];
@@ -663,6 +791,31 @@ export interface components {
             kind: "checkpoint" | "log" | "manifest" | "pointer";
             key: string;
             epoch?: number;
+        };
+        ArtifactEntry: {
+            /** @description Relative to the run, e.g. `checkpoints/best/a001-000003/weights.bin`. */
+            path: string;
+            /** @description Bytes as stored. */
+            size: number;
+            /**
+             * @description `manifest` run.json, `pointer` best.json, `log` logs/, `checkpoint` a ModelCheckpoint
+             *     save, `model` the model as training left it (checkpoints/final/), `tensorboard`
+             *     tensorboard/, `backup` BackupAndRestore state (backup/), `other` anything else.
+             * @enum {string}
+             */
+            kind: "checkpoint" | "log" | "tensorboard" | "manifest" | "pointer" | "model" | "backup" | "other";
+            /**
+             * Format: date-time
+             * @description When the store last wrote it
+             */
+            lastModified: string | null;
+            /** @description The download URL (relative to the API). */
+            href: string;
+        };
+        ArtifactList: {
+            items: components["schemas"]["ArtifactEntry"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last. */
+            nextCursor: string | null;
         };
         Run: {
             runId: string;
@@ -682,6 +835,8 @@ export interface components {
             events?: {
                 [key: string]: unknown;
             }[];
+            /** @description Times training was interrupted and resumed from a backup, oldest first. */
+            interruptions?: components["schemas"]["Interruption"][];
             history: {
                 epoch: number;
                 logs: components["schemas"]["MetricLogs"];
@@ -854,6 +1009,7 @@ export type SchemaFitSpec = components['schemas']['FitSpec'];
 export type SchemaMonitor = components['schemas']['Monitor'];
 export type SchemaMode = components['schemas']['Mode'];
 export type SchemaCallbacksSpec = components['schemas']['CallbacksSpec'];
+export type SchemaBackupAndRestoreSpec = components['schemas']['BackupAndRestoreSpec'];
 export type SchemaEarlyStoppingSpec = components['schemas']['EarlyStoppingSpec'];
 export type SchemaModelCheckpointSpec = components['schemas']['ModelCheckpointSpec'];
 export type SchemaReduceLrOnPlateauSpec = components['schemas']['ReduceLROnPlateauSpec'];
@@ -868,8 +1024,11 @@ export type SchemaJobAccepted = components['schemas']['JobAccepted'];
 export type SchemaBestCheckpoint = components['schemas']['BestCheckpoint'];
 export type SchemaTransition = components['schemas']['Transition'];
 export type SchemaJob = components['schemas']['Job'];
+export type SchemaInterruption = components['schemas']['Interruption'];
 export type SchemaJobList = components['schemas']['JobList'];
 export type SchemaArtifact = components['schemas']['Artifact'];
+export type SchemaArtifactEntry = components['schemas']['ArtifactEntry'];
+export type SchemaArtifactList = components['schemas']['ArtifactList'];
 export type SchemaRun = components['schemas']['Run'];
 export type SchemaSimulateRequest = components['schemas']['SimulateRequest'];
 export type SchemaSimulateResponse = components['schemas']['SimulateResponse'];
@@ -1125,6 +1284,141 @@ export interface operations {
             };
             401: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+        };
+    };
+    listRunArtifacts: {
+        parameters: {
+            query?: {
+                /** @example 100 */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the run's artifacts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    downloadRunArtifact: {
+        parameters: {
+            query: {
+                /**
+                 * @description The artifact's path relative to the run.
+                 * @example checkpoints/best/a001-000003/weights.bin
+                 */
+                path: string;
+            };
+            header?: {
+                /**
+                 * @description One byte range of the object.
+                 * @example bytes=0-1023
+                 */
+                Range?: string;
+            };
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The object's bytes. */
+            200: {
+                headers: {
+                    /** @description The object's size in bytes. */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    /**
+                     * @example {
+                     *       "epoch": 3,
+                     *       "path": "best",
+                     *       "key": "acme/runs/run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C/checkpoints/best/a001-000003",
+                     *       "monitor": "val_loss",
+                     *       "value": 0.41
+                     *     }
+                     */
+                    "application/json": Record<string, never>;
+                    "text/csv": string;
+                };
+            };
+            /** @description The bytes of the one range asked for. */
+            206: {
+                headers: {
+                    /** @description `bytes <first>-<last>/<size>`. */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            /** @description The range starts past the object's end. */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`. */
+                    "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: components["responses"]["Problem"];
+        };
+    };
+    getRunModelArchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The archive. */
+            200: {
+                headers: {
+                    /** @description The archive's size in bytes. */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C/model.json, run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C/weights.bin, run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C/kiln.json */
+                    "application/x-tar": string;
+                };
+            };
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
         };
     };
     simulateCallbacks: {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'JOB_NOT_CANCELLABLE'
   | 'RATE_LIMITED'
   | 'LIMIT_EXCEEDED'
+  | 'RANGE_NOT_SATISFIABLE'
   | 'DATASET_INVALID'
   | 'MODEL_INVALID'
   | 'TRAINING_DIVERGED'
@@ -43,6 +44,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   JOB_NOT_CANCELLABLE: { status: 409, title: 'Job already finished', retryable: false },
   RATE_LIMITED: { status: 429, title: 'Too many submissions', retryable: true },
   LIMIT_EXCEEDED: { status: 400, title: 'Job exceeds a configured limit', retryable: false },
+  RANGE_NOT_SATISFIABLE: { status: 416, title: 'Range not satisfiable', retryable: false },
   DATASET_INVALID: { status: 400, title: 'Dataset cannot be used', retryable: false },
   MODEL_INVALID: { status: 400, title: 'Model cannot be built', retryable: false },
   TRAINING_DIVERGED: { status: 422, title: 'Training diverged', retryable: false },
@@ -125,5 +127,7 @@ export function parseFailure(reason: string | null): { code: ErrorCode; detail: 
   const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
   if (m && m[1] in ERROR_CODES) return { code: m[1] as ErrorCode, detail: m[2] };
   if (/stalled/i.test(reason)) return { code: 'WORKER_CRASHED', detail: `the worker running this job was lost too many times (${reason})` };
+  // BullMQ's words when a sandboxed child process dies under a job (native crash, OOM kill, exit).
+  if (/^Unexpected exit code/.test(reason)) return { code: 'WORKER_CRASHED', detail: `the training process died on every attempt (${reason}); the job may need more memory or a smaller model/batch` };
   return { code: 'INTERNAL', detail: reason };
 }

@@ -8,6 +8,61 @@ export interface ObjectInfo {
   size: number;
 }
 
+/** One object of a {@link ArtifactStore.listPage} answer. */
+export interface ListedObject extends ObjectInfo {
+  /** When the object was last written, where the store records it (S3 `LastModified`, a file's mtime); else `null`. */
+  lastModified: Date | null;
+}
+
+/** Options for {@link ArtifactStore.listPage}. */
+export interface ListPageOptions {
+  /** Only keys that sort strictly after this key (by UTF-8 bytes): pass the previous page's `next`. */
+  startAfter?: string;
+  /**
+   * Most objects in one page, 1 to {@link MAX_LIST_PAGE}.
+   * @defaultValue 1000
+   */
+  limit?: number;
+}
+
+/** One page of a listing. */
+export interface ObjectPage {
+  /** Sorted by key. */
+  objects: ListedObject[];
+  /** The `startAfter` of the next page, or `null` when this page is the last. */
+  next: string | null;
+}
+
+/** Largest page {@link ArtifactStore.listPage} returns (S3's own ListObjectsV2 cap). */
+export const MAX_LIST_PAGE = 1000;
+
+/**
+ * A byte range to read, as HTTP `Range` counts: `start` to `end` inclusive (`end` left out or past
+ * the object's end means "to the end"), or the last `suffix` bytes.
+ */
+export type ByteRange = { start: number; end?: number } | { suffix: number };
+
+/** Options for {@link ArtifactStore.getStream}. */
+export interface GetStreamOptions {
+  /**
+   * Stream only these bytes. A range that starts at or after the object's end (or any range of an
+   * empty object) rejects with `KilnError('RANGE_NOT_SATISFIABLE')`.
+   */
+  range?: ByteRange;
+}
+
+/** An object opened by {@link ArtifactStore.getStream}. */
+export interface OpenedObject {
+  stream: NodeJS.ReadableStream;
+  /** The whole object's size in bytes, even when only a range streams. */
+  size: number;
+  /**
+   * The bytes that stream (inclusive) when a range was asked for. Absent means the whole object
+   * streams: no range was asked for, or the server ignored it (HTTP allows that).
+   */
+  range?: { start: number; end: number };
+}
+
 /** Options for {@link ArtifactStore.put}. */
 export interface PutOptions {
   /**
@@ -44,7 +99,7 @@ export interface ArtifactStore {
    * Opens an object for streaming; `null` when it does not exist. The caller must consume or
    * destroy the stream, or the underlying file handle / connection stays open.
    */
-  getStream(key: string): Promise<{ stream: NodeJS.ReadableStream; size: number } | null>;
+  getStream(key: string, opts?: GetStreamOptions): Promise<OpenedObject | null>;
   /** Size of an object without reading it; `null` when it does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
   /**
@@ -53,6 +108,18 @@ export interface ArtifactStore {
    * `''` lists the whole store.
    */
   list(prefix: string): Promise<ObjectInfo[]>;
+  /**
+   * One page of what {@link list} returns, with each object's last-modified time: at most `limit`
+   * objects whose key starts with `prefix` and sorts after `startAfter`. Read the next page with
+   * `startAfter: page.next` until `next` is `null`. The S3 driver asks S3 for exactly one page; the
+   * file driver walks the folder and stats only the objects it returns.
+   */
+  listPage(prefix: string, opts?: ListPageOptions): Promise<ObjectPage>;
+  /**
+   * Removes an object; removing one that does not exist is not an error. Optional: stores without
+   * it simply keep what would have been deleted (old BackupAndRestore versions).
+   */
+  delete?(key: string): Promise<void>;
   /** Checks the store is reachable and usable; throws `KilnError('STORE_UNAVAILABLE')` when not. */
   ping(): Promise<void>;
   /** Releases sockets or handles the driver keeps open. The store must not be used afterwards. */
@@ -100,6 +167,37 @@ export function assertValidPrefix(prefix: string): void {
   if (prefix === '') return;
   const problem = keyProblem(prefix, true);
   if (problem !== null) throw new KilnError('BAD_REQUEST', `Artifact prefix ${JSON.stringify(prefix)} ${problem}.`);
+}
+
+/**
+ * Checks {@link ListPageOptions} and fills in the default limit; throws `KilnError('BAD_REQUEST')`
+ * for a limit outside 1 to {@link MAX_LIST_PAGE} or a `startAfter` that is not a valid key.
+ */
+export function listPageOptions(opts: ListPageOptions): { startAfter: string | undefined; limit: number } {
+  const limit = opts.limit ?? MAX_LIST_PAGE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_PAGE) {
+    throw new KilnError('BAD_REQUEST', `List page limit must be an integer from 1 to ${MAX_LIST_PAGE}, got ${limit}.`);
+  }
+  if (opts.startAfter !== undefined) assertValidKey(opts.startAfter);
+  return { startAfter: opts.startAfter, limit };
+}
+
+/**
+ * The inclusive bytes `range` selects of an object of `size` bytes, or `null` when it selects none
+ * (starts at or past the end, an empty suffix, an empty object). Throws `KilnError('BAD_REQUEST')`
+ * for negative or fractional numbers or an end before the start.
+ */
+export function resolveByteRange(range: ByteRange, size: number): { start: number; end: number } | null {
+  const bad = (n: number | undefined) => n !== undefined && (!Number.isSafeInteger(n) || n < 0);
+  if ('suffix' in range) {
+    if (bad(range.suffix)) throw new KilnError('BAD_REQUEST', `Byte range suffix must be a non-negative integer, got ${range.suffix}.`);
+    return range.suffix === 0 || size === 0 ? null : { start: Math.max(0, size - range.suffix), end: size - 1 };
+  }
+  if (bad(range.start) || bad(range.end) || (range.end !== undefined && range.end < range.start)) {
+    throw new KilnError('BAD_REQUEST', `Byte range ${range.start}-${range.end ?? ''} must be non-negative integers with the end not before the start.`);
+  }
+  if (range.start >= size) return null;
+  return { start: range.start, end: Math.min(range.end ?? size - 1, size - 1) };
 }
 
 /** Whether `key` is a valid object key (see {@link ArtifactStore}). */

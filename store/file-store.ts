@@ -5,8 +5,9 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KilnError } from '../core/errors';
 import {
-  assertValidKey, assertValidPrefix, compareKeys, toBuffer,
-  type ArtifactStore, type ObjectBody, type ObjectInfo, type PutOptions,
+  assertValidKey, assertValidPrefix, compareKeys, listPageOptions, resolveByteRange, toBuffer,
+  type ArtifactStore, type GetStreamOptions, type ListedObject, type ListPageOptions, type ObjectBody, type ObjectInfo,
+  type ObjectPage, type OpenedObject, type PutOptions,
 } from './artifact-store';
 
 /** Options for {@link FileStore}. */
@@ -77,6 +78,15 @@ export class FileStore implements ArtifactStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await rm(path, { force: true });
+    } catch (e) {
+      throw this.wrap(e, `delete ${key}`);
+    }
+  }
+
   async get(key: string): Promise<Buffer | null> {
     const handle = await this.openExisting(key);
     if (handle === null) return null;
@@ -89,7 +99,7 @@ export class FileStore implements ArtifactStore {
     }
   }
 
-  async getStream(key: string): Promise<{ stream: NodeJS.ReadableStream; size: number } | null> {
+  async getStream(key: string, opts: GetStreamOptions = {}): Promise<OpenedObject | null> {
     // Opening first and sizing the open handle keeps size and bytes from the same version of the
     // object even if a writer renames a new one into place meanwhile.
     const handle = await this.openExisting(key);
@@ -101,7 +111,19 @@ export class FileStore implements ArtifactStore {
       await handle.close();
       throw this.wrap(e, `read ${key}`);
     }
-    return { stream: handle.createReadStream(), size };
+    if (opts.range === undefined) return { stream: handle.createReadStream(), size };
+    let range;
+    try {
+      range = resolveByteRange(opts.range, size);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+    if (range === null) {
+      await handle.close();
+      throw new KilnError('RANGE_NOT_SATISFIABLE', `${key} has ${size} bytes; the range asked for selects none of them.`);
+    }
+    return { stream: handle.createReadStream({ start: range.start, end: range.end }), size, range };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -117,12 +139,27 @@ export class FileStore implements ArtifactStore {
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     assertValidPrefix(prefix);
-    // Walk only the deepest directory the prefix names fully; the rest of the prefix filters names.
-    const slash = prefix.lastIndexOf('/');
-    const dirKey = slash < 0 ? '' : prefix.slice(0, slash);
     const out: ObjectInfo[] = [];
-    await this.walk(dirKey, prefix, out);
-    return out.sort((a, b) => compareKeys(a.key, b.key));
+    for (const key of await this.keysUnder(prefix)) {
+      const listed = await this.statListed(key, prefix);
+      if (listed !== null) out.push({ key, size: listed.size });
+    }
+    return out;
+  }
+
+  async listPage(prefix: string, opts: ListPageOptions = {}): Promise<ObjectPage> {
+    assertValidPrefix(prefix);
+    const { startAfter, limit } = listPageOptions(opts);
+    let keys = await this.keysUnder(prefix);
+    if (startAfter !== undefined) keys = keys.filter((key) => compareKeys(key, startAfter) > 0);
+    const objects: ListedObject[] = [];
+    // Stat only this page's objects; one removed meanwhile is skipped and the next one takes its place.
+    let i = 0;
+    for (; i < keys.length && objects.length < limit; i++) {
+      const listed = await this.statListed(keys[i], prefix);
+      if (listed !== null) objects.push(listed);
+    }
+    return { objects, next: i < keys.length && objects.length > 0 ? objects[objects.length - 1].key : null };
   }
 
   async ping(): Promise<void> {
@@ -138,7 +175,28 @@ export class FileStore implements ArtifactStore {
     // Nothing is held open between calls.
   }
 
-  private async walk(dirKey: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+  /** Keys of the files whose key starts with `prefix`, sorted, without stat'ing them. */
+  private async keysUnder(prefix: string): Promise<string[]> {
+    // Walk only the deepest directory the prefix names fully; the rest of the prefix filters names.
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash < 0 ? '' : prefix.slice(0, slash);
+    const out: string[] = [];
+    await this.walk(dirKey, prefix, out);
+    return out.sort(compareKeys);
+  }
+
+  /** Size and mtime of a listed key; `null` when it was removed since the walk saw it. */
+  private async statListed(key: string, prefix: string): Promise<ListedObject | null> {
+    try {
+      const st = await stat(join(this.root, ...key.split('/')));
+      return st.isFile() ? { key, size: st.size, lastModified: st.mtime } : null;
+    } catch (e) {
+      if (isMissing(e)) return null;
+      throw this.wrap(e, `list ${prefix}`);
+    }
+  }
+
+  private async walk(dirKey: string, prefix: string, out: string[]): Promise<void> {
     const dir = dirKey === '' ? this.root : join(this.root, ...dirKey.split('/'));
     let entries;
     try {
@@ -154,11 +212,7 @@ export class FileStore implements ArtifactStore {
         // Descend when the folder can hold matches: it is under the prefix, or the prefix goes on inside it.
         if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.walk(key, prefix, out);
       } else if (entry.isFile() && key.startsWith(prefix)) {
-        const st = await stat(join(dir, entry.name)).catch((e: unknown) => {
-          if (isMissing(e)) return null; // removed while listing
-          throw this.wrap(e, `list ${prefix}`);
-        });
-        if (st !== null) out.push({ key, size: st.size });
+        out.push(key);
       }
     }
   }

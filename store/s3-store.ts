@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -15,8 +16,9 @@ import {
 import type { Readable } from 'node:stream';
 import { KilnError } from '../core/errors';
 import {
-  assertValidKey, assertValidPrefix, compareKeys, toBuffer,
-  type ArtifactStore, type ObjectBody, type ObjectInfo, type PutOptions,
+  assertValidKey, assertValidPrefix, compareKeys, listPageOptions, resolveByteRange, toBuffer,
+  type ArtifactStore, type GetStreamOptions, type ListPageOptions, type ObjectBody, type ObjectInfo, type ObjectPage,
+  type OpenedObject, type PutOptions,
 } from './artifact-store';
 
 const MiB = 1024 * 1024;
@@ -175,6 +177,16 @@ export class S3Store implements ArtifactStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const fullKey = this.fullKey(key);
+    try {
+      // S3 answers 204 whether or not the object existed.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+    } catch (e) {
+      throw this.wrap(e, `delete ${key}`);
+    }
+  }
+
   async get(key: string): Promise<Buffer | null> {
     const fullKey = this.fullKey(key);
     try {
@@ -188,16 +200,53 @@ export class S3Store implements ArtifactStore {
     }
   }
 
-  async getStream(key: string): Promise<{ stream: NodeJS.ReadableStream; size: number } | null> {
+  async getStream(key: string, opts: GetStreamOptions = {}): Promise<OpenedObject | null> {
     const fullKey = this.fullKey(key);
+    const { range } = opts;
+    if (range === undefined) {
+      const out = await this.getObject(key, fullKey, undefined);
+      return out === null ? null : { stream: out.stream, size: out.size };
+    }
+    // Checks the numbers; only an empty suffix selects nothing whatever the size.
+    if (resolveByteRange(range, Number.MAX_SAFE_INTEGER) === null) {
+      throw new KilnError('RANGE_NOT_SATISFIABLE', `The range asked for of ${key} selects no bytes.`);
+    }
+    const first = await this.getObject(key, fullKey, 'suffix' in range ? `bytes=-${range.suffix}` : `bytes=${range.start}-${range.end ?? ''}`);
+    if (first === null) return null;
+    // Without a Content-Range the server ignored the range and sends the whole object.
+    if (first.served === null) return { stream: first.stream, size: first.size };
+    const wanted = resolveByteRange(range, first.size);
+    if (wanted === null) {
+      destroy(first.stream);
+      throw new KilnError('RANGE_NOT_SATISFIABLE', `${key} has ${first.size} bytes; the range asked for selects none of them.`);
+    }
+    if (first.served.start === wanted.start && first.served.end === wanted.end) return { stream: first.stream, size: first.size, range: wanted };
+    // Some S3-compatible servers read suffix or `0-0` ranges differently; ask once more in plain numbers.
+    destroy(first.stream);
+    const second = await this.getObject(key, fullKey, `bytes=${wanted.start}-${wanted.end}`);
+    if (second === null) return null;
+    if (second.served?.start === wanted.start && second.served.end === wanted.end) return { stream: second.stream, size: second.size, range: wanted };
+    destroy(second.stream);
+    throw new KilnError('INTERNAL', `S3 store ${this.uri} answered bytes ${second.served?.start ?? 0}-${second.served?.end ?? second.size - 1} of ${key} when asked for ${wanted.start}-${wanted.end}.`);
+  }
+
+  /** One GetObject; `served` is the answer's Content-Range, `null` when it has none. */
+  private async getObject(key: string, fullKey: string, rangeHeader: string | undefined)
+    : Promise<{ stream: Readable; size: number; served: { start: number; end: number } | null } | null> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey, Range: rangeHeader }));
       // In Node the SDK's body is the HTTP response itself (an IncomingMessage), so it streams.
       const stream = out.Body as unknown as Readable | undefined;
       if (stream === undefined) throw new KilnError('INTERNAL', `S3 answered GetObject ${key} without a body.`);
-      return { stream, size: out.ContentLength ?? 0 };
+      const served = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
+      return served === null
+        ? { stream, size: out.ContentLength ?? 0, served: null }
+        : { stream, size: Number(served[3]), served: { start: Number(served[1]), end: Number(served[2]) } };
     } catch (e) {
       if (isMissingObject(e)) return null;
+      if (rangeHeader !== undefined && (shape(e).name === 'InvalidRange' || statusOf(e) === 416)) {
+        throw new KilnError('RANGE_NOT_SATISFIABLE', `${key} has no bytes in the range asked for (${rangeHeader}).`, { cause: e });
+      }
       throw this.wrap(e, `read ${key}`);
     }
   }
@@ -235,6 +284,29 @@ export class S3Store implements ArtifactStore {
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  async listPage(prefix: string, opts: ListPageOptions = {}): Promise<ObjectPage> {
+    assertValidPrefix(prefix);
+    const { startAfter, limit } = listPageOptions(opts);
+    const root = this.prefix === '' ? '' : `${this.prefix}/`;
+    let page;
+    try {
+      page = await this.client.send(new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: root + prefix,
+        MaxKeys: limit,
+        StartAfter: startAfter === undefined ? undefined : root + startAfter,
+      }));
+    } catch (e) {
+      throw this.wrap(e, `list ${prefix === '' ? 'all keys' : prefix}`);
+    }
+    const objects = (page.Contents ?? [])
+      .filter((obj) => obj.Key !== undefined)
+      .map((obj) => ({ key: obj.Key!.slice(root.length), size: obj.Size ?? 0, lastModified: obj.LastModified ?? null }))
+      .sort((a, b) => compareKeys(a.key, b.key));
+    const last = objects[objects.length - 1];
+    return { objects, next: page.IsTruncated === true && last !== undefined ? last.key : null };
   }
 
   async ping(): Promise<void> {
@@ -322,6 +394,11 @@ export class S3Store implements ArtifactStore {
     }
     return new KilnError('INTERNAL', `${where}: ${describe(e)}.`, { cause: e });
   }
+}
+
+/** Drops a response body we will not read, so its socket goes back to the pool or closes. */
+function destroy(stream: Readable): void {
+  stream.destroy();
 }
 
 /** A short description of an SDK or network error for a detail string. */

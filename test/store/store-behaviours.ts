@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKilnError } from '../../core/errors';
-import type { ArtifactStore } from '../../store/artifact-store';
+import type { ArtifactStore, ByteRange, ListedObject } from '../../store/artifact-store';
 
 /** Reads a stream to the end. */
 export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -98,6 +98,34 @@ export function describeStoreBehaviours(name: string, open: () => ArtifactStore)
       assert.deepEqual(await readAll(opened.stream), bytes);
     });
 
+    it('streams a byte range and reports the whole size; a range past the end is not satisfiable', async () => {
+      const store = open();
+      const key = `${ns()}/range.bin`;
+      const bytes = randomBytes(1000);
+      await store.put(key, bytes);
+      const cases: Array<[ByteRange, number, number]> = [
+        [{ start: 0, end: 1 }, 0, 1], [{ start: 10, end: 19 }, 10, 19], [{ start: 999, end: 999 }, 999, 999], [{ start: 990 }, 990, 999],
+        [{ start: 900, end: 5000 }, 900, 999], [{ suffix: 5 }, 995, 999], [{ suffix: 5000 }, 0, 999],
+      ];
+      for (const [range, start, end] of cases) {
+        const opened = await store.getStream(key, { range });
+        assert.ok(opened);
+        assert.equal(opened.size, 1000, JSON.stringify(range));
+        assert.deepEqual(opened.range, { start, end }, JSON.stringify(range));
+        assert.deepEqual(await readAll(opened.stream), bytes.subarray(start, end + 1), JSON.stringify(range));
+      }
+      for (const range of [{ start: 1000 }, { start: 5000, end: 6000 }, { suffix: 0 }]) {
+        await rejectsWithCode(store.getStream(key, { range }), 'RANGE_NOT_SATISFIABLE');
+      }
+      await store.put(`${key}.empty`, '');
+      await rejectsWithCode(store.getStream(`${key}.empty`, { range: { start: 0 } }), 'RANGE_NOT_SATISFIABLE');
+      await rejectsWithCode(store.getStream(key, { range: { start: 5, end: 4 } }), 'BAD_REQUEST');
+      assert.equal(await store.getStream(`${key}.missing`, { range: { start: 0 } }), null);
+      const whole = await store.getStream(key);
+      assert.equal(whole?.range, undefined);
+      whole?.stream.resume();
+    });
+
     it('keeps non-ASCII keys intact', async () => {
       const store = open();
       const key = `${ns()}/résumé ü/数据 1.csv`;
@@ -134,6 +162,38 @@ export function describeStoreBehaviours(name: string, open: () => ArtifactStore)
       assert.ok(listed.every((o) => o.size === o.key.length));
     });
 
+    it('lists one page at a time after a key, with sizes and last-modified times', async () => {
+      const store = open();
+      const p = ns();
+      const keys = Array.from({ length: 12 }, (_, i) => `${p}/r/k${String(i).padStart(2, '0')}`);
+      await Promise.all(keys.map((k) => store.put(k, k)));
+      await store.put(`${p}/rx`, 'beside the folder, not in it');
+      const seen: ListedObject[] = [];
+      const sizes: number[] = [];
+      let startAfter: string | undefined;
+      do {
+        const page = await store.listPage(`${p}/r/`, { limit: 5, startAfter });
+        sizes.push(page.objects.length);
+        seen.push(...page.objects);
+        startAfter = page.next ?? undefined;
+        if (startAfter !== undefined) assert.equal(startAfter, page.objects[page.objects.length - 1].key);
+      } while (startAfter !== undefined);
+      assert.deepEqual(sizes, [5, 5, 2]);
+      assert.deepEqual(seen.map((o) => o.key), keys);
+      assert.ok(seen.every((o) => o.size === o.key.length));
+      for (const o of seen) {
+        assert.ok(o.lastModified instanceof Date, `${o.key} has a last-modified time`);
+        assert.ok(Math.abs(o.lastModified.getTime() - Date.now()) < 60_000, `${o.key} was modified just now: ${o.lastModified.toISOString()}`);
+      }
+      const whole = await store.listPage(`${p}/r/`, { limit: 12 });
+      assert.deepEqual([whole.objects.length, whole.next], [12, null], 'a page that holds the rest is the last');
+      assert.deepEqual((await store.listPage(`${p}/r/`)).objects.map((o) => o.key), keys, 'the default page holds 1000');
+      assert.deepEqual(await store.listPage(`${p}/r/`, { startAfter: keys[11] }), { objects: [], next: null });
+      assert.deepEqual(await store.listPage(`${p}/none/`), { objects: [], next: null });
+      for (const limit of [0, 1001, 2.5]) await rejectsWithCode(store.listPage(`${p}/r/`, { limit }), 'BAD_REQUEST', /limit/);
+      await rejectsWithCode(store.listPage(`${p}/r/`, { startAfter: '../x' }), 'BAD_REQUEST');
+    });
+
     for (const [label, key] of BAD_KEYS) {
       it(`rejects a key with ${label} in every operation, before touching the store`, async () => {
         const store = open();
@@ -141,7 +201,10 @@ export function describeStoreBehaviours(name: string, open: () => ArtifactStore)
         await rejectsWithCode(store.get(key), 'BAD_REQUEST');
         await rejectsWithCode(store.getStream(key), 'BAD_REQUEST');
         await rejectsWithCode(store.head(key), 'BAD_REQUEST');
-        if (key !== '' && key !== 'a/b/') await rejectsWithCode(store.list(key), 'BAD_REQUEST', /prefix/);
+        if (key !== '' && key !== 'a/b/') {
+          await rejectsWithCode(store.list(key), 'BAD_REQUEST', /prefix/);
+          await rejectsWithCode(store.listPage(key), 'BAD_REQUEST', /prefix/);
+        }
       });
     }
 

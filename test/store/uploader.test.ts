@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { KilnError, isKilnError } from '../../core/errors';
-import type { ArtifactStore, ObjectBody, ObjectInfo } from '../../store/artifact-store';
+import type { ArtifactStore, ObjectBody, ObjectInfo, ObjectPage } from '../../store/artifact-store';
 import { S3Store } from '../../store/s3-store';
 import { Uploader, type UploadRetryEvent } from '../../store/uploader';
 import { startS3Server, type TestS3Server } from '../support/s3-server';
@@ -60,6 +60,7 @@ class ControlledStore implements ArtifactStore {
     return body === undefined ? null : { key, size: body.length };
   }
   async list(): Promise<ObjectInfo[]> { return []; }
+  async listPage(): Promise<ObjectPage> { return { objects: [], next: null }; }
   async ping(): Promise<void> {}
 }
 

@@ -1,0 +1,228 @@
+import { Readable } from 'node:stream';
+import type { SchemaArtifactEntry, SchemaArtifactList, SchemaBestCheckpoint } from '../../core/api.gen';
+import { isKilnError, KilnError } from '../../core/errors';
+import { isValidKey, type ArtifactStore, type ByteRange, type ListedObject } from '../../store/artifact-store';
+import { bestPointerKey, runArtifactKey, runPrefix, runRelativePath } from '../../store/run-layout';
+import type { RunService } from './run-service';
+import { END_OF_ARCHIVE, ustarArchiveSize, ustarHeader, ustarPadding, type UstarMember } from './ustar';
+
+/** A stored object opened for a response. */
+export interface ArtifactDownload {
+  stream: NodeJS.ReadableStream;
+  /** The whole object's size. */
+  size: number;
+  /** The bytes that stream when a satisfiable `Range` was asked for (then the answer is a 206). */
+  range?: { start: number; end: number };
+  contentType: string;
+  /** The last path segment, for `Content-Disposition`. */
+  fileName: string;
+}
+
+/** A member of the model archive: bytes in hand (small JSON) or a store key streamed on demand. */
+type ArchiveMember = UstarMember & ({ bytes: Buffer } | { key: string } | { directory: true });
+
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  csv: 'text/csv; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  log: 'text/plain; charset=utf-8',
+};
+const CHECKPOINT_PATH = /^checkpoints\/(.+)\/a\d+-\d+\/[^/]+$/;
+
+/**
+ * A run's artifacts as the store holds them: the listing, any one object streamed, and the best
+ * model as a tar archive. Tenancy is the store layout's (every key starts with the tenant) plus
+ * {@link RunService.getRun} for "is there such a run at all", so another tenant's run is a 404.
+ */
+export class ArtifactService {
+  constructor(private readonly store: ArtifactStore, private readonly runs: RunService) {}
+
+  /** One page of the run's objects, sorted by path. */
+  async listRunArtifacts(tenant: string, runId: string, query: { limit?: number; cursor?: string }): Promise<SchemaArtifactList> {
+    const prefix = runPrefix(tenant, runId);
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const page = await this.store.listPage(prefix, { limit: query.limit ?? 1000, startAfter: after === undefined ? undefined : prefix + after });
+    // An empty first page is a run that has not started, or no run of this tenant at all (404).
+    if (page.objects.length === 0 && after === undefined) await this.runs.getRun(tenant, runId);
+    const items = page.objects.map((o) => entry(tenant, runId, o));
+    const next = page.next === null ? null : runRelativePath(tenant, runId, page.next);
+    return { items, nextCursor: next === null ? null : encodeCursor(next) };
+  }
+
+  /**
+   * The object at `path` (relative to the run), opened for streaming; with `rangeHeader` (a
+   * `Range` header's value) only those bytes. A range the object cannot satisfy answers
+   * `unsatisfiable` with the object's size (for the 416's `Content-Range: bytes *\/<size>`).
+   */
+  async downloadRunArtifact(tenant: string, runId: string, path: string, rangeHeader?: string)
+    : Promise<ArtifactDownload | { unsatisfiable: KilnError; size: number }> {
+    if (!isValidKey(path)) {
+      throw new KilnError('BAD_REQUEST',
+        `/query/path: ${JSON.stringify(path)} is not a path inside the run; give it relative to the run as listRunArtifacts does (no leading "/", no ".", ".." or empty segments, no "\\")`,
+        { errors: [{ pointer: '/query/path', detail: 'must be a relative path inside the run, e.g. logs/training_log.csv' }] });
+    }
+    const key = runArtifactKey(tenant, runId, path);
+    const range = parseRangeHeader(rangeHeader);
+    let opened;
+    try {
+      opened = await this.store.getStream(key, { range });
+    } catch (e) {
+      if (!(isKilnError(e) && e.code === 'RANGE_NOT_SATISFIABLE')) throw e;
+      const info = await this.store.head(key);
+      if (info !== null) {
+        return { size: info.size, unsatisfiable: new KilnError('RANGE_NOT_SATISFIABLE', `${path} has ${info.size} bytes; Range ${rangeHeader} selects none of them`, { cause: e }) };
+      }
+      opened = null; // removed meanwhile: a 404 like any missing path
+    }
+    if (opened === null) {
+      await this.runs.getRun(tenant, runId); // 404 for a run this tenant does not have
+      throw new KilnError('NOT_FOUND', `run ${runId} has no artifact '${path}'; GET /v1/runs/${runId}/artifacts lists what it has`);
+    }
+    const fileName = path.slice(path.lastIndexOf('/') + 1);
+    return { stream: opened.stream, size: opened.size, range: opened.range, contentType: contentTypeOf(fileName), fileName };
+  }
+
+  /**
+   * The best checkpoint as a ustar archive under `<runId>/`: model.json, the weight files it names
+   * and kiln.json. Sizes come from `head`, so the length is known before any weight byte is read;
+   * weights stream from the store as the client reads.
+   */
+  async getRunModelArchive(tenant: string, runId: string): Promise<{ stream: Readable; size: number; fileName: string }> {
+    const pointer = await this.store.get(bestPointerKey(tenant, runId));
+    if (pointer === null) {
+      await this.runs.getRun(tenant, runId);
+      throw new KilnError('NOT_FOUND', `run ${runId} has no best checkpoint yet; model.tar is available once the first checkpoint is stored`);
+    }
+    const best = JSON.parse(pointer.toString('utf8')) as NonNullable<SchemaBestCheckpoint>;
+    const folder = best.key !== undefined ? runRelativePath(tenant, runId, best.key) : null;
+    if (folder === null || !isValidKey(folder)) {
+      throw new KilnError('INTERNAL', `best.json of run ${runId} names checkpoint ${JSON.stringify(best.key)}, which is not inside the run`);
+    }
+    const modelJson = await this.store.get(`${best.key}/model.json`);
+    if (modelJson === null) throw missingCheckpointFile(runId, folder, 'model.json');
+    const model = JSON.parse(modelJson.toString('utf8')) as {
+      weightsManifest?: Array<{ paths?: string[] }>;
+      userDefinedMetadata?: { kiln?: Record<string, unknown> };
+    };
+    const weightPaths = [...new Set((model.weightsManifest ?? []).flatMap((group) => group.paths ?? []))];
+    const run = await this.runs.getRun(tenant, runId);
+    const mtime = Number.isFinite(Date.parse(best.savedAt ?? '')) ? new Date(best.savedAt!) : new Date();
+    const weights: ArchiveMember[] = [];
+    for (const path of weightPaths) {
+      if (!isValidKey(path)) {
+        throw new KilnError('INTERNAL', `model.json of run ${runId}'s best checkpoint names weights file ${JSON.stringify(path)}, which is not a relative path`);
+      }
+      const info = await this.store.head(`${best.key}/${path}`);
+      if (info === null) throw missingCheckpointFile(runId, folder, path);
+      weights.push({ name: `${runId}/${path}`, size: info.size, mtime, key: info.key });
+    }
+    const meta = model.userDefinedMetadata?.kiln ?? {};
+    const kiln = Buffer.from(`${JSON.stringify({
+      runId,
+      jobId: run.jobId,
+      epoch: best.epoch,
+      monitor: best.monitor ?? null,
+      value: best.value ?? null,
+      checkpoint: folder,
+      savedAt: best.savedAt ?? null,
+      backend: run.backend,
+      standardization: meta.standardization ?? null,
+      ...Object.fromEntries(['classes', 'featureColumns', 'labelColumn', 'featureShape']
+        .filter((k) => meta[k] !== undefined).map((k) => [k, meta[k]])),
+    }, null, 2)}\n`);
+    const members: ArchiveMember[] = [
+      { name: `${runId}/`, size: 0, mtime, directory: true },
+      { name: `${runId}/model.json`, size: modelJson.length, mtime, bytes: modelJson },
+      ...weights,
+      { name: `${runId}/kiln.json`, size: kiln.length, mtime, bytes: kiln },
+    ];
+    // Headers are built now, so a name or size ustar cannot hold fails before the response starts.
+    const headers = members.map((m) => ustarHeader(m));
+    const stream = Readable.from(archiveChunks(this.store, members, headers), { objectMode: false });
+    return { stream, size: ustarArchiveSize(members), fileName: `${runId}-model.tar` };
+  }
+}
+
+async function* archiveChunks(store: ArtifactStore, members: ArchiveMember[], headers: Buffer[]): AsyncGenerator<Buffer> {
+  for (const [i, member] of members.entries()) {
+    yield headers[i];
+    if ('bytes' in member) yield member.bytes;
+    else if ('key' in member) {
+      const opened = await store.getStream(member.key);
+      if (opened === null) throw new KilnError('INTERNAL', `${member.key} disappeared while the model archive was being sent`);
+      let sent = 0;
+      // Leaving this loop early (client gone) destroys the store stream, which frees its socket or file.
+      for await (const chunk of opened.stream) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        sent += bytes.length;
+        if (sent > member.size) break;
+        yield bytes;
+      }
+      if (sent !== member.size) {
+        // The header already promised member.size bytes; a changed object cannot be sent honestly.
+        throw new KilnError('INTERNAL', `${member.key} is no longer the ${member.size} bytes it was when the archive started`);
+      }
+    }
+    yield ustarPadding(member.size);
+  }
+  yield END_OF_ARCHIVE;
+}
+
+/**
+ * The single byte range of a `Range` header, or `undefined` to ignore the header and answer the
+ * whole object, as RFC 9110 allows: absent, not `bytes`, malformed, or several ranges.
+ */
+export function parseRangeHeader(header: string | undefined): ByteRange | undefined {
+  const m = header === undefined ? null : /^bytes=(\d{0,15})-(\d{0,15})$/.exec(header.trim());
+  if (m === null || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') return { suffix: Number(m[2]) };
+  const start = Number(m[1]);
+  if (m[2] === '') return { start };
+  const end = Number(m[2]);
+  return end < start ? undefined : { start, end };
+}
+
+function entry(tenant: string, runId: string, o: ListedObject): SchemaArtifactEntry {
+  const path = runRelativePath(tenant, runId, o.key) ?? o.key;
+  return {
+    path,
+    size: o.size,
+    kind: kindOf(path),
+    lastModified: o.lastModified === null ? null : o.lastModified.toISOString(),
+    href: `/v1/runs/${runId}/artifacts/download?path=${encodeURIComponent(path)}`,
+  };
+}
+
+/** What a run-relative path holds, by the run layout (store/run-layout.ts). */
+export function kindOf(path: string): SchemaArtifactEntry['kind'] {
+  if (path === 'run.json') return 'manifest';
+  if (path === 'best.json') return 'pointer';
+  if (path.startsWith('logs/')) return 'log';
+  if (path.startsWith('tensorboard/')) return 'tensorboard';
+  if (path.startsWith('backup/')) return 'backup';
+  const checkpoint = CHECKPOINT_PATH.exec(path);
+  if (checkpoint) return checkpoint[1] === 'final' ? 'model' : 'checkpoint';
+  return 'other';
+}
+
+function contentTypeOf(fileName: string): string {
+  const dot = fileName.lastIndexOf('.');
+  return (dot > 0 ? CONTENT_TYPES[fileName.slice(dot + 1).toLowerCase()] : undefined) ?? 'application/octet-stream';
+}
+
+function encodeCursor(path: string): string {
+  return Buffer.from(path, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const path = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!isValidKey(path) || encodeCursor(path) !== cursor) {
+    throw new KilnError('BAD_REQUEST', '/query/cursor: not a cursor this endpoint gave; pass the nextCursor of the previous page, or leave it out for the first page',
+      { errors: [{ pointer: '/query/cursor', detail: 'pass the nextCursor of the previous page' }] });
+  }
+  return path;
+}
+
+function missingCheckpointFile(runId: string, folder: string, file: string): KilnError {
+  return new KilnError('NOT_FOUND', `the best checkpoint of run ${runId} (${folder}) has no ${file} in the store; it may have been deleted`);
+}
