@@ -17,6 +17,7 @@ import { callbackHandlers } from './routes/callbacks';
 import { healthHandlers } from './routes/health';
 import { deliveryHandlers } from './routes/deliveries';
 import { uiHandlers } from './routes/ui';
+import { eventHandlers } from './routes/events';
 import { DeliveryService } from './services/delivery-service';
 import { WebhookQueue } from './services/webhook-queue';
 import { JobService } from './services/job-service';
@@ -24,6 +25,8 @@ import { SubmissionLimiter } from './services/submission-limiter';
 import { RunService } from './services/run-service';
 import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
+import { JobEventService } from './services/job-event-service';
+import { JobEventsQueue } from './services/job-events-queue';
 
 export interface AppDeps {
   redis: Redis;
@@ -87,6 +90,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
     ...healthHandlers({ redis, store }),
     ...deliveryHandlers(deliveries),
     ...uiHandlers(runs),
+    ...eventHandlers(app, new JobEventService(new JobEventsQueue(redis, config.queuePrefix, (m, f) => app.log.warn(f, m)), jobs, runs, { log: (m, f) => app.log.warn(f, m) })),
   }, new ApiKeyAuth(config.apiKeys));
   return app;
 }

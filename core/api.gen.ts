@@ -52,6 +52,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{jobId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Live progress of a job as Server-Sent Events
+         * @description A `text/event-stream` that first replays the job's history — its status transitions so far,
+         *     then every finished epoch followed by the callback events of that epoch (from the run
+         *     manifest) — and then follows the job live, with no gap and no duplicate, until it ends.
+         *     Every message has `event:`, `id:` and one line of JSON `data:`:
+         *
+         *     - `status` (`JobStreamStatus`): the job changed status (`queued`, `running` — again with
+         *       the new `attempt` when a failed attempt is retried — `succeeded`, `failed`, `cancelled`).
+         *     - `epoch` (`JobStreamEpoch`): an epoch ended; `logs` carries its metrics with Keras names
+         *       (including `learning_rate`), `best` the best checkpoint known at that epoch.
+         *     - `callback` (`JobStreamCallback`): one decision of a callback, as the run manifest's
+         *       `events` hold them (`checkpoint_saved`, `learning_rate_changed`, `early_stopping`,
+         *       `weights_restored`, `alert_fired`, `nan_terminated`, `callback_failed`), with its `epoch`.
+         *     - `end` (`JobStreamEnd`): the last message; the server then closes the stream. A client
+         *       should not reconnect after it (an `EventSource` must be closed by the page).
+         *
+         *     `id:` is `<epoch>` for an epoch message and `<epoch>.<n>` for the n-th (0-based) callback
+         *     event of that epoch; `status` and `end` messages repeat the id of the message before them
+         *     (`-1` before the first epoch). A client reconnecting with `Last-Event-ID` gets the job's
+         *     current status, then everything after that position. A comment line `: keep-alive` is sent
+         *     every 15 seconds. A retried attempt that trains an epoch again (after resuming from an older
+         *     backup) does not resend it.
+         */
+        get: operations["streamJobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}": {
         parameters: {
             query?: never;
@@ -441,16 +484,22 @@ export interface components {
              */
             builtin: "iris" | "wine" | "digits";
             validationSplit?: components["schemas"]["ValidationSplit"];
+            stratify?: components["schemas"]["Stratify"];
             standardize?: components["schemas"]["Standardize"];
             reshape?: components["schemas"]["Reshape"];
         };
         StoreDataSpec: {
             uri: components["schemas"]["DatasetUri"];
             /**
+             * @description `csv`: a header row naming the columns, then one row per sample (RFC 4180, UTF-8).
+             *     `ndjson`: one JSON object per line; features and the label are read by key (the first
+             *     object's keys are the columns unless `featureColumns` names them); feature values are
+             *     numbers or numeric strings, labels strings or numbers.
              * @default csv
              * @enum {string}
              */
-            format?: "csv";
+            format?: "csv" | "ndjson";
+            /** @description The column (CSV) or key (NDJSON) holding the label. */
             labelColumn: string;
             /** @description Columns to use as features, in order. Default - every column but the label. */
             featureColumns?: string[];
@@ -459,6 +508,7 @@ export interface components {
             validation?: {
                 uri: components["schemas"]["DatasetUri"];
             };
+            stratify?: components["schemas"]["Stratify"];
             standardize?: components["schemas"]["Standardize"];
             reshape?: components["schemas"]["Reshape"];
         };
@@ -470,6 +520,13 @@ export interface components {
         DatasetUri: string;
         /** @description Fraction of the rows held out for validation, taken from the end after a seeded shuffle (Keras takes the last rows unshuffled; see the README). */
         ValidationSplit: number;
+        /**
+         * @description With `validationSplit`, hold out that fraction of each class rather than of all rows, so
+         *     training and validation keep the label's class proportions (seeded, like the plain split).
+         *     Classification losses only.
+         * @default false
+         */
+        Stratify: boolean;
         /**
          * @description Standardise each feature to zero mean and unit variance using the training rows' statistics (saved with the model).
          * @default false
@@ -732,6 +789,42 @@ export interface components {
             /** Format: date-time */
             savedAt?: string;
         } | null;
+        /** @description Data of a `status` message of `GET /v1/jobs/{jobId}/events`. */
+        JobStreamStatus: {
+            status: components["schemas"]["JobStatus"];
+            /** Format: date-time */
+            at: string;
+            /** @description The attempt that is running (with `running`). */
+            attempt?: number;
+            reason?: string;
+        };
+        /** @description Data of an `epoch` message of `GET /v1/jobs/{jobId}/events`. */
+        JobStreamEpoch: {
+            /** @description 0-based. */
+            epoch: number;
+            /** @description Epochs the job asked for. */
+            epochs: number;
+            logs: components["schemas"]["MetricLogs"];
+            best: components["schemas"]["BestCheckpoint"];
+        };
+        /** @description Data of a `callback` message of `GET /v1/jobs/{jobId}/events`; one callback event as in the run manifest's `events`. */
+        JobStreamCallback: {
+            /** @description checkpoint_saved, learning_rate_changed, early_stopping, weights_restored, alert_fired, nan_terminated, callback_failed */
+            type: string;
+            epoch: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Data of the final `end` message of `GET /v1/jobs/{jobId}/events`. */
+        JobStreamEnd: {
+            status: components["schemas"]["JobStatus"];
+            stopReason: components["schemas"]["StopReason"];
+            best: components["schemas"]["BestCheckpoint"];
+            error: {
+                code?: string;
+                detail?: string;
+            } | null;
+        };
         Transition: {
             status: components["schemas"]["JobStatus"];
             /** Format: date-time */
@@ -1003,6 +1096,7 @@ export type SchemaBuiltinDataSpec = components['schemas']['BuiltinDataSpec'];
 export type SchemaStoreDataSpec = components['schemas']['StoreDataSpec'];
 export type SchemaDatasetUri = components['schemas']['DatasetUri'];
 export type SchemaValidationSplit = components['schemas']['ValidationSplit'];
+export type SchemaStratify = components['schemas']['Stratify'];
 export type SchemaStandardize = components['schemas']['Standardize'];
 export type SchemaReshape = components['schemas']['Reshape'];
 export type SchemaFitSpec = components['schemas']['FitSpec'];
@@ -1022,6 +1116,10 @@ export type SchemaWebhookSpec = components['schemas']['WebhookSpec'];
 export type SchemaLinks = components['schemas']['Links'];
 export type SchemaJobAccepted = components['schemas']['JobAccepted'];
 export type SchemaBestCheckpoint = components['schemas']['BestCheckpoint'];
+export type SchemaJobStreamStatus = components['schemas']['JobStreamStatus'];
+export type SchemaJobStreamEpoch = components['schemas']['JobStreamEpoch'];
+export type SchemaJobStreamCallback = components['schemas']['JobStreamCallback'];
+export type SchemaJobStreamEnd = components['schemas']['JobStreamEnd'];
 export type SchemaTransition = components['schemas']['Transition'];
 export type SchemaJob = components['schemas']['Job'];
 export type SchemaInterruption = components['schemas']['Interruption'];
@@ -1172,6 +1270,77 @@ export interface operations {
             401: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
             409: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    streamJobEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The `id` of the last message the client received; the stream resumes after it (the job's current status is sent first).
+                 * @example 7.1
+                 */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @example job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                jobId: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description The event stream. Headers: `content-type: text/event-stream`, `cache-control: no-cache`,
+             *     `x-accel-buffering: no` (so proxies such as nginx pass each message on at once).
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example event: status
+                     *     id: -1
+                     *     data: {"status":"queued","at":"2026-11-28T10:00:00.000Z"}
+                     *
+                     *     event: status
+                     *     id: -1
+                     *     data: {"status":"running","at":"2026-11-28T10:00:00.250Z","attempt":1}
+                     *
+                     *     event: epoch
+                     *     id: 0
+                     *     data: {"epoch":0,"epochs":40,"logs":{"loss":1.02,"accuracy":0.41,"val_loss":0.97,"val_accuracy":0.5,"learning_rate":0.01},"best":null}
+                     *
+                     *     event: callback
+                     *     id: 0.0
+                     *     data: {"type":"checkpoint_saved","epoch":0,"path":"best","weightsOnly":false,"best":{"monitor":"val_loss","value":0.97,"mode":"min"}}
+                     *
+                     *     : keep-alive
+                     *
+                     *     event: epoch
+                     *     id: 1
+                     *     data: {"epoch":1,"epochs":40,"logs":{"loss":0.88,"accuracy":0.6,"val_loss":0.9,"val_accuracy":0.57,"learning_rate":0.01},"best":{"epoch":0,"path":"best","monitor":"val_loss","value":0.97}}
+                     *
+                     *     event: callback
+                     *     id: 1.0
+                     *     data: {"type":"early_stopping","epoch":1,"monitors":["val_loss"],"bestEpoch":0,"bestValue":0.97,"wait":1}
+                     *
+                     *     event: status
+                     *     id: 1.0
+                     *     data: {"status":"succeeded","at":"2026-11-28T10:00:02.100Z"}
+                     *
+                     *     event: end
+                     *     id: 1.0
+                     *     data: {"status":"succeeded","stopReason":"early_stopping","best":{"epoch":0,"path":"best","monitor":"val_loss","value":0.97},"error":null}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
     };
