@@ -40,6 +40,8 @@ export interface TrainingProgress {
   startedAt: string;
   /** The callbacks' decisions during the last completed epoch (lr changes, early stop, checkpoints, alerts). */
   events?: Array<Record<string, unknown>>;
+  /** Wall time of the last completed epoch in ms (training, validation, callbacks), for the operator metrics. */
+  epochMs?: number;
 }
 
 /** What the processor returns when training ends without an error. */
@@ -54,6 +56,11 @@ export interface TrainingResult {
   backend: Backend | null;
   attempt: number;
   finishedAt: string;
+  /**
+   * The sandbox process after the job released its tensors: its pid, resident set and V8 heap in
+   * bytes, and tfjs's live tensor count (flat from job to job when nothing leaks; bench/memory.ts).
+   */
+  memory?: { pid: number; rss: number; heapUsed: number; numTensors: number };
 }
 
 /** Redis keys Kiln keeps beside BullMQ's, under the same prefix. */
@@ -68,6 +75,15 @@ export const kilnKeys = {
   tenantRunning: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:running`,
   /** A tenant's accepted submissions of the last minute: sorted set of jobId → time (ms). */
   tenantSubmissions: (prefix: string, tenant: string) => `${prefix}:kiln:tenant:${tenant}:submissions`,
+  /**
+   * Set by a stopping worker for each job it runs: value = the lock token of the attempt that
+   * should back up and hand the job back (a later attempt has another token and ignores it).
+   */
+  handBack: (prefix: string, jobId: string) => `${prefix}:kiln:handback:${jobId}`,
+  /** Pub/sub channel announcing hand-back requests (message: jobId). */
+  handBackChannel: (prefix: string) => `${prefix}:kiln:handback`,
+  /** A job's interruption history: list of JSON `SchemaInterruption`, oldest first. */
+  interruptions: (prefix: string, jobId: string) => `${prefix}:kiln:interruptions:${jobId}`,
   /** Idempotency record: JSON `{ jobId, bodyHash }`. */
   idempotency: (prefix: string, tenant: string, keyHash: string) => `${prefix}:kiln:idem:${tenant}:${keyHash}`,
 };

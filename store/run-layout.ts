@@ -12,6 +12,11 @@ import { assertValidKey, isValidKey } from './artifact-store';
  * tensorboard/<path>                               TensorBoard event files
  * checkpoints/<formatted path>/<version>/model.json
  * checkpoints/<formatted path>/<version>/weights.bin
+ * backup/latest.json                               pointer to the newest complete backup
+ * backup/<a<attempt>-e<epoch>>/state.json          BackupAndRestore: epoch, callbacks, manifest
+ * backup/<a<attempt>-e<epoch>>/weights.bin         … model weights
+ * backup/<a<attempt>-e<epoch>>/optimizer.bin       … optimizer state
+ * backup/<a<attempt>-e<epoch>>/best-weights.bin    … EarlyStopping's best weights (when held)
  * ```
  *
  * Checkpoints are never overwritten: `<version>` is `a<attempt>-<seq>`, where `attempt` is the
@@ -129,6 +134,62 @@ export function checkpointKeys(tenant: string, runId: string, formattedPath: str
   const runRelative = `checkpoints/${formattedPath}/${version}/`;
   const prefix = `${runPrefix(tenant, runId)}${runRelative}`;
   return { prefix, runRelative, version, modelJson: `${prefix}model.json`, weightsBin: `${prefix}weights.bin` };
+}
+
+/** Keys of one BackupAndRestore backup. */
+export interface BackupKeys {
+  /** `…/backup/<version>/`, with the trailing slash. */
+  prefix: string;
+  version: string;
+  state: string;
+  weights: string;
+  optimizer: string;
+  bestWeights: string;
+}
+
+const BACKUP_VERSION_PATTERN = /^a(\d+)-e(\d+)$/;
+const EPOCH_DIGITS = 6;
+
+/**
+ * `a<attempt>-e<epoch>` (0-based epoch), zero-padded, e.g. `a002-e000007`: the attempt keeps two
+ * workers that run the same job at once from writing the same keys.
+ */
+export function backupVersion(attempt: number, epoch: number): string {
+  assertCount('Attempt', attempt);
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new KilnError('BAD_REQUEST', `Epoch must be an integer ≥ 0, got ${epoch}.`);
+  return `a${String(attempt).padStart(ATTEMPT_DIGITS, '0')}-e${String(epoch).padStart(EPOCH_DIGITS, '0')}`;
+}
+
+/** The numbers in a backup version, or `null` when `version` is not one. */
+export function parseBackupVersion(version: string): { attempt: number; epoch: number } | null {
+  const m = BACKUP_VERSION_PATTERN.exec(version);
+  return m === null ? null : { attempt: Number(m[1]), epoch: Number(m[2]) };
+}
+
+/** `<tenant>/runs/<runId>/backup/` (with the trailing slash). */
+export function backupPrefix(tenant: string, runId: string): string {
+  return `${runPrefix(tenant, runId)}backup/`;
+}
+
+/** `<tenant>/runs/<runId>/backup/latest.json`: written only once every file of the version it names is stored. */
+export function backupPointerKey(tenant: string, runId: string): string {
+  return `${backupPrefix(tenant, runId)}latest.json`;
+}
+
+/** Keys of backup `version` (see {@link backupVersion}). */
+export function backupKeys(tenant: string, runId: string, version: string): BackupKeys {
+  if (parseBackupVersion(version) === null) {
+    throw new KilnError('BAD_REQUEST', `Backup version ${JSON.stringify(version)} must look like a001-e000003.`);
+  }
+  const prefix = `${backupPrefix(tenant, runId)}${version}/`;
+  return {
+    prefix,
+    version,
+    state: `${prefix}state.json`,
+    weights: `${prefix}weights.bin`,
+    optimizer: `${prefix}optimizer.bin`,
+    bestWeights: `${prefix}best-weights.bin`,
+  };
 }
 
 /**

@@ -29,6 +29,13 @@ export interface WorkerConfig {
   tenantMaxRunning: TenantLimit;
   /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
   maxEpochRows: number;
+  /**
+   * Test-only (KILN_TEST_CRASH_TAG): a job tagged with this name kills its own training process
+   * (SIGKILL, as the OOM killer would) at the end of the epoch the tag's value names, or of the
+   * first epoch it runs if it resumed past it (`"3"`: every attempt; `"3@1"`: attempt 1 only), to
+   * exercise crash recovery and poison-job handling. Unset in production.
+   */
+  testCrashTag: string | null;
 }
 
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
@@ -51,6 +58,7 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     tenantMaxRunning: p.tenantLimit(env, 'KILN_TENANT_MAX_RUNNING', 4),
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
+    testCrashTag: env.KILN_TEST_CRASH_TAG || null,
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
     p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);

@@ -12,6 +12,7 @@ import { JobEvents } from './job-events';
 import { createTrainingWorker } from './training-queue';
 import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
+import { recordInterruption } from './interruptions';
 
 
 /** Starts a worker; resolves to a function that stops it (waiting for running jobs up to the grace period). */
@@ -47,16 +48,42 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
     onFailed: (job, error, final) => {
       log(final ? 'error' : 'warn', final ? 'job failed' : 'job attempt failed; will retry', { jobId: job.data?.jobId, error: error.message, attemptsMade: job.attemptsMade });
       if (final && job.data) void events.failed(job.data, error.message, job.attemptsMade);
+      if (!final && job.data) {
+        // The child died under the job (BullMQ's "Unexpected exit code"), or a retryable fault ended it.
+        const lost = /^Unexpected exit code/.test(error.message);
+        void recordInterruption(connection, config.queuePrefix, job.data.jobId, {
+          attempt: job.attemptsStarted || job.attemptsMade,
+          at: new Date().toISOString(),
+          reason: lost ? 'worker_lost' : 'fault',
+          detail: error.message,
+        }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
+      }
+    },
+    onStalled: (jobId, attempt) => {
+      log('warn', 'job stalled (its worker was lost); queued again to resume from its backup', { jobId });
+      if (attempt === null) return;
+      void recordInterruption(connection, config.queuePrefix, jobId, {
+        attempt, at: new Date().toISOString(), reason: 'worker_lost', detail: 'the worker holding the job stopped renewing its lock (stalled)',
+      }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
     },
     onError: (error) => log('error', 'worker error', { err: error.message }),
   });
   return {
     async stop(): Promise<void> {
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownGraceSeconds * 1000).unref());
+      // Stop taking jobs, then ask the running ones to back up at their next epoch end and hand
+      // themselves back for another worker to resume.
       const closed = worker.close().then(() => 'closed' as const);
+      const asked = await worker.requestHandBack().catch((err) => {
+        log('warn', 'could not ask running jobs to hand back', { err: (err as Error).message });
+        return 0;
+      });
+      if (asked > 0) log('info', 'asked running jobs to back up and hand back', { jobs: asked });
       if ((await Promise.race([closed, grace])) === 'timeout') {
-        log('warn', 'grace period over; stopping with jobs still running (they will be retried)');
-        await worker.close(true);
+        // close() is already under way, so close(true) would only wait for it: go on without it.
+        // When the process exits its children go too; their jobs stall and resume from their last backup.
+        log('warn', 'grace period over; stopping with jobs still running (they resume from their last backup)');
+        void worker.close(true);
       }
       await delivery.close();
       await sender.close();

@@ -15,8 +15,9 @@ import { JobNotifier } from './webhooks/job-notifier';
 import { selectBackend } from './tfjs/backend';
 import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
-import { runTraining } from './training/run-training';
+import { HandBack, runTraining } from './training/run-training';
 import { acquireTenantSlot } from './tenant-slots';
+import { readInterruptions, recordInterruption } from './interruptions';
 
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
@@ -27,6 +28,7 @@ interface SandboxJob {
   updateProgress(progress: TrainingProgress): Promise<void>;
   log(row: string): void;
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
+  moveToWait(token?: string): Promise<void>;
 }
 
 interface ChildState {
@@ -60,6 +62,27 @@ function log(message: string, fields: Record<string, unknown> = {}): void {
 /** How soon a job that found its tenant at the running limit looks again. */
 const TENANT_SLOT_RECHECK_MS = 5000;
 
+// A SIGTERM reaching this process directly (a container runtime signalling the whole group) is a
+// shutdown too: back up at the next epoch end and hand the job back. BullMQ's own handler then
+// exits once the job has returned.
+let terminating = false;
+if (process.send) {
+  process.on('SIGTERM', () => {
+    terminating = true;
+  });
+  // Without the parent the job's lock is no longer renewed and another worker will resume it from
+  // its last backup: training on here would only race that worker.
+  process.on('disconnect', () => process.exit(1));
+}
+
+/** Test-only crash epoch for this attempt from KILN_TEST_CRASH_TAG (see worker/config.ts), or null. */
+export function testCrashEpoch(tag: string | null, tags: Record<string, string> | undefined, attempt: number): number | null {
+  const value = tag ? tags?.[tag] : undefined;
+  const m = value === undefined ? null : /^(\d+)(?:@(\d+))?$/.exec(value);
+  if (!m) return null;
+  return m[2] === undefined || Number(m[2]) === attempt ? Number(m[1]) : null;
+}
+
 export default async function processTrainingJob(job: SandboxJob, token?: string): Promise<TrainingResult> {
   const { config, store, backend, notifier, redis } = await (state ??= init().catch((err) => {
     state = null;
@@ -74,20 +97,42 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
     throw wait;
   }
   const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
-  const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId);
+  const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId, token);
   const tensorsBefore = tensorCount();
+  const crashAt = testCrashEpoch(config.testCrashTag, job.data.spec.tags, attempt);
   try {
-    return await runTraining(job.data, {
+    const result = await runTraining(job.data, {
       store,
       backend,
       attempt,
       isCancelled: () => cancel.requested,
+      handBackRequested: () => terminating || cancel.handBackRequested,
+      interruptions: () => readInterruptions(redis, config.queuePrefix, job.data.jobId),
+      ...(crashAt === null ? {} : {
+        afterEpoch: (epoch: number) => {
+          // `>=`: an attempt that resumed past the epoch still dies at its first epoch end.
+          if (epoch >= crashAt) process.kill(process.pid, 'SIGKILL');
+        },
+      }),
       maxEpochRows: config.maxEpochRows,
       notifier,
       reportProgress: (p) => job.updateProgress(p),
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
     });
+    // Measured once the job's tensors are released, so a leak shows as growth from job to job.
+    const { rss, heapUsed } = process.memoryUsage();
+    return { ...result, memory: { pid: process.pid, rss, heapUsed, numTensors: tensorCount() } };
   } catch (err) {
+    if (err instanceof HandBack) {
+      // Back to waiting without using an attempt; the next worker resumes from the backup.
+      await recordInterruption(redis, config.queuePrefix, job.data.jobId, {
+        attempt, at: new Date().toISOString(), reason: 'shutdown', detail: `the worker was stopping; backed up after epoch ${err.epoch} and handed back`,
+      });
+      await job.moveToWait(token);
+      const wait = new Error(err.message);
+      wait.name = 'WaitingError';
+      throw wait;
+    }
     throw classify(err);
   } finally {
     await slot.release();

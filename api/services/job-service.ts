@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { SchemaJob, SchemaJobAccepted, SchemaJobList, SchemaJobSpec, SchemaJobStatus } from '../../core/api.gen';
+import type { SchemaInterruption, SchemaJob, SchemaJobAccepted, SchemaJobList, SchemaJobSpec, SchemaJobStatus } from '../../core/api.gen';
 import { KilnError, parseFailure, specInvalid } from '../../core/errors';
 import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec } from '../../core/check-job-spec';
@@ -92,7 +92,7 @@ export class JobService {
     const snap = await withRedis('read job', () => this.queue.get(jobId));
     if (!snap || snap.data.tenant !== tenant) throw notFound(jobId);
     const cancelledAt = await withRedis('read job', () => this.redis.get(kilnKeys.cancel(this.prefix, jobId)));
-    return toJobView(snap, cancelledAt);
+    return toJobView(snap, cancelledAt, await this.interruptions(jobId));
   }
 
   /** Newest first; the cursor is the last job id of the previous page (ids sort by time). */
@@ -115,13 +115,26 @@ export class JobService {
         const snap = await withRedis('list jobs', () => this.queue.get(id));
         if (!snap || snap.data.tenant !== tenant) continue;
         const cancelledAt = await withRedis('list jobs', () => this.redis.get(kilnKeys.cancel(this.prefix, id)));
-        const view = toJobView(snap, cancelledAt);
+        const view = toJobView(snap, cancelledAt, await this.interruptions(id));
         if (opts.status && view.status !== opts.status) continue;
         items.push(view);
         if (items.length === limit) return { items, nextCursor: id };
       }
     }
     return { items, nextCursor: from.slice(1) };
+  }
+
+  /** The job's interruption history as the worker records it (crashes, faults, hand-backs). */
+  private async interruptions(jobId: string): Promise<SchemaInterruption[]> {
+    const raw = await withRedis('read job', () => this.redis.lrange(kilnKeys.interruptions(this.prefix, jobId), 0, -1));
+    return raw.flatMap((r) => {
+      try {
+        return [JSON.parse(r) as SchemaInterruption];
+      } catch {
+        // A record that is not JSON is not ours to show.
+        return [];
+      }
+    });
   }
 
   async cancelJob(tenant: string, jobId: string): Promise<SchemaJob> {
@@ -142,7 +155,7 @@ function notFound(jobId: string): KilnError {
   return new KilnError('NOT_FOUND', `no job ${jobId} for this API key`);
 }
 
-export function toJobView(snap: JobSnapshot, cancelledAt: string | null): SchemaJob {
+export function toJobView(snap: JobSnapshot, cancelledAt: string | null, interruptions: SchemaInterruption[] = []): SchemaJob {
   const { data, progress, result } = snap;
   const iso = (ms: number) => new Date(ms).toISOString();
   let status: SchemaJobStatus;
@@ -172,6 +185,7 @@ export function toJobView(snap: JobSnapshot, cancelledAt: string | null): Schema
     tags: data.spec.tags ?? {},
     createdAt: data.createdAt,
     transitions,
+    interruptions,
     links: jobLinks(data.jobId),
   };
 }

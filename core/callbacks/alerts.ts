@@ -1,6 +1,7 @@
 import type { SchemaAlertRuleSpec } from '../api.gen';
 import { AlertExpression } from './alert-expression';
 import { Callback } from './callback';
+import { stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
 import { pyFloatRepr } from './python-format';
 
@@ -22,6 +23,21 @@ export class Alerts extends Callback {
 
   override async onTrainBegin(): Promise<void> {
     for (const r of this.rules) r.fired = false;
+  }
+
+  /** Which rules have fired (by position), so a `fire: once` rule never fires twice across a resume. */
+  override state(): JsonValue {
+    return { fired: this.rules.map((r) => r.fired) };
+  }
+
+  override restore(state: JsonValue): void {
+    const fired = stateObject(state, this.name).fired;
+    if (!Array.isArray(fired) || fired.length !== this.rules.length || !fired.every((f) => typeof f === 'boolean')) {
+      throw new TypeError('Alerts: the backed-up state does not match the job\'s alert rules');
+    }
+    this.rules.forEach((r, i) => {
+      r.fired = fired[i] as boolean;
+    });
   }
 
   override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {

@@ -1,4 +1,5 @@
 import { Callback } from './callback';
+import { stateObject, type JsonValue } from './callback-state';
 import type { CallbackEvent, StoppingCallback } from './events';
 import type { Logs, ModelHandle } from './model-handle';
 
@@ -40,6 +41,38 @@ export class CallbackList extends Callback {
   /** The first callback of a class, e.g. `list.find(EarlyStopping)`. */
   find<T extends Callback>(ctor: abstract new (...args: never[]) => T): T | undefined {
     return this.callbacks.find((c): c is T => c instanceof ctor);
+  }
+
+  /**
+   * Every callback's state by position and name (`"3:EarlyStopping"`: two callbacks may share a
+   * class), plus which callback stopped training.
+   */
+  override state(): JsonValue {
+    const callbacks: { [key: string]: JsonValue } = {};
+    this.callbacks.forEach((cb, i) => {
+      callbacks[`${i}:${cb.name}`] = cb.state();
+    });
+    const failures: { [key: string]: JsonValue } = {};
+    for (const [k, v] of this.observerFailures) failures[k] = v;
+    return { callbacks, stoppedBy: this.stoppedBy, stoppedEpoch: this.stoppedEpoch, observerFailures: failures };
+  }
+
+  /**
+   * Restores a {@link state} of a list built from the same spec; throws TypeError when the
+   * callbacks differ (the backup then belongs to another spec and must not be used).
+   */
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    const saved = stateObject(s.callbacks, this.name);
+    const names = this.callbacks.map((cb, i) => `${i}:${cb.name}`);
+    if (Object.keys(saved).length !== names.length || names.some((n) => !(n in saved))) {
+      throw new TypeError(`the backed-up callbacks (${Object.keys(saved).join(', ')}) are not this job's (${names.join(', ')})`);
+    }
+    this.callbacks.forEach((cb, i) => cb.restore(saved[names[i]] as JsonValue));
+    this.stoppedBy = s.stoppedBy === 'EarlyStopping' || s.stoppedBy === 'TerminateOnNaN' ? s.stoppedBy : null;
+    this.stoppedEpoch = typeof s.stoppedEpoch === 'number' ? s.stoppedEpoch : null;
+    this.observerFailures.clear();
+    for (const [k, v] of Object.entries(stateObject(s.observerFailures ?? {}, this.name))) if (typeof v === 'number') this.observerFailures.set(k, v);
   }
 
   override async onTrainBegin(logs?: Logs): Promise<void> {

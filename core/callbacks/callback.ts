@@ -1,3 +1,4 @@
+import type { JsonValue } from './callback-state';
 import type { CallbackEvent } from './events';
 import type { Logs, ModelHandle } from './model-handle';
 
@@ -32,6 +33,21 @@ export class Callback {
   protected emit(event: CallbackEvent): void {
     this.emitter(event);
   }
+
+  /**
+   * Everything the callback has learned during training, as plain JSON, for BackupAndRestore
+   * (`null` for a stateless callback). Taken at an epoch end, after `onEpochEnd`.
+   */
+  state(): JsonValue {
+    return null;
+  }
+
+  /**
+   * Continues from a {@link state} of the same callback (same spec). Called after `onTrainBegin`
+   * when a run resumes, so it overrides the fresh state `onTrainBegin` set up.
+   * @throws TypeError when `state` is not one this callback wrote.
+   */
+  restore(_state: JsonValue): void {}
 
   async onTrainBegin(_logs?: Logs): Promise<void> {}
   async onTrainEnd(_logs?: Logs): Promise<void> {}

@@ -188,6 +188,14 @@ const CALLBACKS = object({
     if (v.length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 rules' });
     v.forEach((r, i) => ALERT(r, ptr + pointer(i), out));
   },
+  backupAndRestore: object({
+    enabled: bool,
+    saveFreq: (v, ptr, out) => {
+      if (v !== 'epoch') num({ min: 1, int: true })(v, ptr, out);
+    },
+    saveEverySeconds: num({ min: 1, int: true }),
+    deleteCheckpoint: bool,
+  }),
 });
 
 /** Explains why `monitor` is not logged, and how to get it logged. */

@@ -1,4 +1,5 @@
 import { Callback } from './callback';
+import { stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
 import { pyFloatRepr } from './python-format';
 
@@ -52,6 +53,21 @@ export class CSVLogger extends Callback {
   /** The CSV text so far. */
   get content(): string {
     return this.text;
+  }
+
+  /** The columns and the whole text so far, so a resumed run rewrites the log with each epoch once. */
+  override state(): JsonValue {
+    return { keys: this.keys, text: this.text, headerWritten: this.headerWritten };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    if ((s.keys !== null && !(Array.isArray(s.keys) && s.keys.every((k) => typeof k === 'string'))) || typeof s.text !== 'string' || typeof s.headerWritten !== 'boolean') {
+      throw new TypeError('CSVLogger: the backed-up state is not one this callback wrote');
+    }
+    this.keys = s.keys === null ? null : [...(s.keys as string[])];
+    this.text = s.text;
+    this.headerWritten = s.headerWritten;
   }
 
   override async onTrainBegin(): Promise<void> {

@@ -1,3 +1,4 @@
+import { decodeNullableNumber, encodeNullableNumber, int, stateObject, type JsonValue } from './callback-state';
 import type { Logs, WeightsSnapshot } from './model-handle';
 import { compare, MonitorCallback, type Mode } from './monitor-callback';
 
@@ -145,6 +146,47 @@ export class EarlyStopping extends MonitorCallback {
       this.bestWeights.dispose();
       this.bestWeights = null;
     }
+  }
+
+  /**
+   * Each monitor's wait/best/best epoch and the stop bookkeeping. The best weights are tensors, not
+   * JSON: the caller backs them up from {@link bestWeightsSnapshot} and hands them back with
+   * {@link adoptBestWeights}; `hasBestWeights` says whether there were any.
+   */
+  override state(): JsonValue {
+    return {
+      trackers: this.trackers.map((t) => ({ monitor: t.monitor, op: t.op, best: encodeNullableNumber(t.best), bestEpoch: t.bestEpoch, wait: t.wait })),
+      stoppedEpoch: this.stoppedEpoch,
+      bestWeightsEpoch: this.bestWeightsEpoch,
+      hasBestWeights: this.bestWeights !== null,
+      lastEpoch: this.lastEpoch,
+    };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    if (!Array.isArray(s.trackers) || typeof s.hasBestWeights !== 'boolean') throw new TypeError('EarlyStopping: the backed-up state is not one this callback wrote');
+    this.trackers = s.trackers.map((raw, i) => {
+      const t = stateObject(raw, this.name);
+      if (t.monitor !== this.monitors[i] || (t.op !== 'min' && t.op !== 'max')) throw new TypeError('EarlyStopping: the backed-up monitors differ from the job\'s');
+      return { monitor: t.monitor, op: t.op, best: decodeNullableNumber(t.best, 'EarlyStopping.best'), bestEpoch: int(t.bestEpoch, 'bestEpoch'), wait: int(t.wait, 'wait') };
+    });
+    this.stoppedEpoch = int(s.stoppedEpoch, 'stoppedEpoch');
+    this.bestWeightsEpoch = int(s.bestWeightsEpoch, 'bestWeightsEpoch');
+    this.lastEpoch = int(s.lastEpoch, 'lastEpoch');
+    this.bestWeights?.dispose();
+    this.bestWeights = null;
+  }
+
+  /** The best epoch's weights held for restoreBestWeights, or null; still owned by this callback. */
+  get bestWeightsSnapshot(): WeightsSnapshot | null {
+    return this.bestWeights;
+  }
+
+  /** Takes ownership of the best weights of a restored run (after {@link restore}). */
+  adoptBestWeights(snapshot: WeightsSnapshot): void {
+    this.bestWeights?.dispose();
+    this.bestWeights = snapshot;
   }
 
   /** The first monitor's state (Keras's `best`, `best_epoch`, `wait`) and any restore. */

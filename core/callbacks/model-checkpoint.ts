@@ -1,3 +1,4 @@
+import { int, stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
 import { MonitorCallback, type Mode } from './monitor-callback';
 import { formatTemplate, parseTemplate, type PyValue, type TemplatePart } from './python-format';
@@ -57,6 +58,18 @@ export class ModelCheckpoint extends MonitorCallback {
 
   override async onEpochBegin(epoch: number): Promise<void> {
     this.currentEpoch = epoch;
+  }
+
+  /** The best value so far and the batch counter of `saveFreq: N`. */
+  override state(): JsonValue {
+    return { ...this.monitorState(), batchesSinceLastSave: this.batchesSinceLastSave, lastBatchSeen: this.lastBatchSeen };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    this.restoreMonitor(s);
+    this.batchesSinceLastSave = int(s.batchesSinceLastSave, 'ModelCheckpoint.batchesSinceLastSave');
+    this.lastBatchSeen = int(s.lastBatchSeen, 'ModelCheckpoint.lastBatchSeen');
   }
 
   override async onBatchEnd(batch: number, logs: Logs = {}): Promise<void> {

@@ -1,5 +1,6 @@
 import { KilnError } from '../errors';
 import { Callback } from './callback';
+import { decodeNullableNumber, decodeNumber, encodeNullableNumber, encodeNumber, type JsonValue } from './callback-state';
 
 /** `auto` infers the direction from the monitor's name and the compiled metrics. */
 export type Mode = 'auto' | 'min' | 'max';
@@ -101,6 +102,19 @@ export class MonitorCallback extends Callback {
     this.monitorOp = this.resolveOp(this.monitor);
     if (this.monitorOp === 'min') this.minDelta = -Math.abs(this.minDelta);
     if (this.best === null) this.best = this.monitorOp === 'min' ? Infinity : -Infinity;
+  }
+
+  /** The monitor's state (best, direction, signed min_delta) for a subclass's `state()`. */
+  protected monitorState(): { [key: string]: JsonValue } {
+    return { best: encodeNullableNumber(this.best), monitorOp: this.monitorOp, minDelta: encodeNumber(this.minDelta) };
+  }
+
+  /** Restores what {@link monitorState} saved. */
+  protected restoreMonitor(s: Record<string, unknown>): void {
+    if (s.monitorOp !== null && s.monitorOp !== 'min' && s.monitorOp !== 'max') throw new TypeError(`${this.name}: bad monitorOp in the backed-up state`);
+    this.best = decodeNullableNumber(s.best, `${this.name}.best`);
+    this.monitorOp = s.monitorOp as 'min' | 'max' | null;
+    this.minDelta = decodeNumber(s.minDelta, `${this.name}.minDelta`);
   }
 
   /** Keras `_is_improvement`: true against a null reference. */

@@ -1,3 +1,4 @@
+import { int, stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
 import { MonitorCallback, type Mode } from './monitor-callback';
 
@@ -50,6 +51,18 @@ export class ReduceLROnPlateau extends MonitorCallback {
   override async onTrainBegin(): Promise<void> {
     this.cooldownCounter = 0;
     this.wait = 0;
+  }
+
+  /** wait, cooldown and best; the current rate itself is the optimizer's (backed up with it). */
+  override state(): JsonValue {
+    return { ...this.monitorState(), wait: this.wait, cooldownCounter: this.cooldownCounter };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    this.restoreMonitor(s);
+    this.wait = int(s.wait, 'ReduceLROnPlateau.wait');
+    this.cooldownCounter = int(s.cooldownCounter, 'ReduceLROnPlateau.cooldownCounter');
   }
 
   inCooldown(): boolean {

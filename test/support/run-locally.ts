@@ -10,18 +10,29 @@ import { runTraining } from '../../worker/training/run-training';
  * Runs one job's training in this process (no queue, no sandbox) on the active tfjs backend, over a
  * temp file store. For tests of what training does; the scenario tests cover the whole service.
  */
-export async function trainLocally(spec: any, opts: { isCancelled?: () => boolean; maxEpochRows?: number } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-train-'));
+export async function trainLocally(spec: any, opts: {
+  isCancelled?: () => boolean;
+  maxEpochRows?: number;
+  /** Continue a job in the store of an earlier call (`{ dir, job }` from its result or error). */
+  resume?: { dir: string; job: TrainingJobData };
+  /** @defaultValue 1 */
+  attempt?: number;
+  afterEpoch?: (epoch: number) => void | Promise<void>;
+  handBackRequested?: () => boolean;
+} = {}) {
+  const dir = opts.resume?.dir ?? mkdtempSync(join(tmpdir(), 'kiln-train-'));
   const store = new FileStore(dir);
   const { jobId, runId } = newJobIds();
-  const job: TrainingJobData = { tenant: 'acme', jobId, runId, spec, createdAt: new Date().toISOString() };
+  const job: TrainingJobData = opts.resume?.job ?? { tenant: 'acme', jobId, runId, spec, createdAt: new Date().toISOString() };
   const progress: TrainingProgress[] = [];
   try {
     const result = await runTraining(job, {
       store,
       backend: 'cpu',
-      attempt: 1,
+      attempt: opts.attempt ?? 1,
       isCancelled: opts.isCancelled ?? (() => false),
+      afterEpoch: opts.afterEpoch,
+      handBackRequested: opts.handBackRequested,
       reportProgress: async (p) => {
         progress.push(p);
       },
@@ -29,10 +40,12 @@ export async function trainLocally(spec: any, opts: { isCancelled?: () => boolea
       log: () => undefined,
       maxEpochRows: opts.maxEpochRows,
     });
-    const run = JSON.parse((await store.get(`acme/runs/${runId}/run.json`))!.toString('utf8'));
-    return { result, run, progress, store, runId, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    const run = JSON.parse((await store.get(`acme/runs/${job.runId}/run.json`))!.toString('utf8'));
+    return { result, run, progress, store, runId: job.runId, job, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
+    // A caller that resumes keeps the store of the interrupted attempt.
+    if (opts.afterEpoch === undefined && opts.handBackRequested === undefined) rmSync(dir, { recursive: true, force: true });
+    else Object.assign(err as object, { dir, job });
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ModelHandle, SaveRequest, WeightsSnapshot } from '../../core/callbacks/model-handle';
+import { decodeTensors, encodeTensors } from './training-state';
 
 /** A model serialised in the TensorFlow.js layers format: model.json plus one weights file. */
 export interface SerializedModel {
@@ -55,6 +56,18 @@ export class TfjsModelHandle implements ModelHandle {
     const tensors = (snapshot as TensorSnapshot).tensors;
     if (!tensors) throw new Error('restoreWeights: the snapshot was already disposed');
     this.model.setWeights(tensors);
+  }
+
+  /** A snapshot's values as bytes, for backups (EarlyStopping's best weights). */
+  encodeSnapshot(snapshot: WeightsSnapshot): Buffer {
+    const tensors = (snapshot as TensorSnapshot).tensors;
+    if (!tensors) throw new Error('encodeSnapshot: the snapshot was already disposed');
+    return encodeTensors(tensors);
+  }
+
+  /** A snapshot from {@link encodeSnapshot}'s bytes; the caller owns it. */
+  decodeSnapshot(bytes: Buffer): WeightsSnapshot {
+    return new TensorSnapshot(decodeTensors(bytes));
   }
 
   /** Every weight's current values, by full name (for TensorBoard histograms). */

@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { SchemaBestCheckpoint, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
+import type { SchemaBestCheckpoint, SchemaInterruption, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
 import type { Logs, SaveRequest } from '../../core/callbacks/model-handle';
 import { buildCallbacks } from '../../core/callbacks/from-spec';
 import type { Callback } from '../../core/callbacks/callback';
 import { CallbackList } from '../../core/callbacks/callback-list';
-import { TensorBoard } from './tensorboard-callback';
+import { rewindTensorBoardFiles, TensorBoard } from './tensorboard-callback';
+import { EarlyStopping } from '../../core/callbacks/early-stopping';
+import { CSVLogger } from '../../core/callbacks/csv-logger';
+import { BackupWriter, backupSettings, readLatestBackup, type BackupState, type LoadedBackup } from './backup';
+import { encodeModelWeights, encodeOptimizer, restoreModelWeights, restoreOptimizer } from '../tfjs/training-state';
 import { ModelCheckpoint } from '../../core/callbacks/model-checkpoint';
 import type { CallbackEvent } from '../../core/callbacks/events';
+import type { JsonValue } from '../../core/callbacks/callback-state';
 import { kerasLogName } from '../../core/compile-spec';
 import { logsToWire, type Backend, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../../core/queue-contract';
 import type { ArtifactStore } from '../../store/artifact-store';
@@ -34,6 +39,29 @@ export interface TrainingDeps {
   log(message: string, fields?: Record<string, unknown>): void;
   /** KILN_MAX_EPOCH_ROWS: cap on epochs × dataset rows; 0 or absent = none. */
   maxEpochRows?: number;
+  /**
+   * True once the worker is shutting down and wants the job back: training stops at the next
+   * epoch end, backs up, and throws {@link HandBack}. @defaultValue never
+   */
+  handBackRequested?(): boolean;
+  /** The job's interruption history so far, for run.json. @defaultValue none */
+  interruptions?(): Promise<SchemaInterruption[]>;
+  /**
+   * Called after each epoch's end is recorded and backed up (test-only crash hook, see
+   * worker/processor.ts). @defaultValue none
+   */
+  afterEpoch?(epoch: number): void | Promise<void>;
+}
+
+/**
+ * Training stopped at an epoch end because the worker is shutting down; the backup of that epoch
+ * is stored, so the caller hands the job back to the queue for another worker to resume.
+ */
+export class HandBack extends Error {
+  constructor(readonly epoch: number | null) {
+    super(`handed back after epoch ${epoch ?? 'none'} because the worker is shutting down`);
+    this.name = 'HandBack';
+  }
 }
 
 const EXTRA_METRICS = ['precision', 'recall', 'f1', 'auc'];
@@ -70,15 +98,27 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
   });
   const tooBig = epochRowsProblem(spec.fit.epochs, dataset.train.count + (dataset.validation?.count ?? 0), deps.maxEpochRows ?? 0);
   if (tooBig) throw new KilnError('LIMIT_EXCEEDED', tooBig);
+  const backup = new BackupWriter(deps.store, uploader, tenant, runId, deps.attempt, backupSettings(spec), deps.log);
+  // A job handed to a worker again continues from its last backup (BackupAndRestore).
+  const restored = backup.settings.enabled ? await readLatestBackup(deps.store, tenant, runId, job.jobId) : null;
+  if (restored) {
+    manifest.restore(restored.state.run);
+    await backup.discover();
+    deps.log('resuming from backup', { version: restored.pointer.version, epoch: restored.state.epoch });
+  }
+  manifest.interruptions = (await deps.interruptions?.()) ?? [];
   const model = buildModel(spec.model, { seed });
   compileModel(model, spec.compile);
   const session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
   try {
     await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
 
-    let best: SchemaBestCheckpoint = null;
+    let best: SchemaBestCheckpoint = restored ? await resumedBest(deps.store, tenant, runId, restored) : null;
+    // After a resume best.json only moves to a checkpoint strictly better than the one it names.
+    const bestFloor = best;
+    if (restored) manifest.best = best;
     let bestChain: Promise<void> = Promise.resolve();
-    const saveCounts = new Map<string, number>();
+    const saveCounts = new Map<string, number>(Object.entries(restored?.state.saveCounts ?? {}));
     const saveCheckpoint = async (request: SaveRequest, serialized: SerializedModel) => {
       const seq = (saveCounts.get(request.path) ?? 0) + 1;
       saveCounts.set(request.path, seq);
@@ -101,6 +141,7 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       // best.json moves only after the checkpoint it names is completely stored, and in save order.
       bestChain = bestChain.then(async () => {
         await stored;
+        if (!beats(candidate, bestFloor, request.best!.mode)) return;
         best = candidate;
         manifest.best = candidate;
         await (await uploader.enqueue(bestPointerKey(tenant, runId), JSON.stringify(candidate), { contentType: 'application/json' })).stored;
@@ -120,7 +161,10 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     };
     const handle = new TfjsModelHandle(model, saveCheckpoint, modelMetadata);
     const csvFilename = spec.callbacks?.csvLogger?.filename ?? 'training_log.csv';
-    const events: CallbackEvent[] = [];
+    const events: CallbackEvent[] = restored ? (restored.state.run.events as unknown as CallbackEvent[]) : [];
+    // The manifest shares the array, so run.json carries each epoch's callback events as it is
+    // rewritten after that epoch (the events endpoint replays them to late clients).
+    manifest.events = events as unknown as Array<Record<string, unknown>>;
     const emitEvent = (event: CallbackEvent) => {
       events.push(event);
       deps.log('callback event', { event });
@@ -167,10 +211,72 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     const shuffle = spec.fit.shuffle ?? true;
     let lastEpoch: number | null = null;
     let lastLogs: Logs = {};
-    let eventsReported = 0;
+    let eventsReported = events.length;
+    let lastNotifiedEpoch: number | null = null;
+    let startEpoch = 0;
     void deps.notifier?.notify(job, 'job.started', { attempt: deps.attempt, backend: deps.backend, startedAt: startedAt.toISOString() }, { seq: deps.attempt });
     await callbacks.onTrainBegin({});
-    for (let epoch = 0; epoch < spec.fit.epochs; epoch++) {
+    if (restored) {
+      const s = restored.state;
+      restoreModelWeights(model, restored.weights);
+      restoreOptimizer(model.optimizer, restored.optimizer);
+      handle.setLearningRate(s.learningRate);
+      callbacks.restore(s.callbacks);
+      const es = callbacks instanceof CallbackList ? callbacks.find(EarlyStopping) : undefined;
+      if (es && restored.bestWeights) es.adoptBestWeights(handle.decodeSnapshot(restored.bestWeights));
+      const tbState = Object.entries((s.callbacks as { callbacks?: Record<string, JsonValue> }).callbacks ?? {}).find(([k]) => k.endsWith(':TensorBoard'))?.[1];
+      if (tbState) {
+        await rewindTensorBoardFiles(tbState, async (path) => deps.store.get(tensorboardKey(tenant, runId, path)), async (path, content) => {
+          await uploader.enqueue(tensorboardKey(tenant, runId, path), content, { contentType: 'application/octet-stream' });
+        });
+      }
+      // The stored log and manifest may hold epochs after the backup: rewrite both as of the backup.
+      const csv = callbacks.find(CSVLogger);
+      if (csv && csv.content.length > 0) await uploader.enqueue(logKey(tenant, runId, csvFilename), csv.content, { contentType: 'text/csv' });
+      await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
+      lastEpoch = s.epoch;
+      lastLogs = logsFromWire(s.lastLogs);
+      lastNotifiedEpoch = s.lastNotifiedEpoch;
+      startEpoch = s.epoch + 1;
+      if (s.stopTraining) handle.stopTraining = true;
+      await deps.reportProgress({
+        events: [],
+        epoch: s.epoch,
+        epochs: spec.fit.epochs,
+        metrics: s.lastLogs,
+        backend: deps.backend,
+        best,
+        attempt: deps.attempt,
+        startedAt: startedAt.toISOString(),
+      });
+    }
+    const takeBackup = async (epoch: number) => {
+      const es = callbacks.find(EarlyStopping);
+      const snapshot = es?.bestWeightsSnapshot ?? null;
+      const state: BackupState = {
+        version: 1,
+        jobId: job.jobId,
+        runId,
+        attempt: deps.attempt,
+        epoch,
+        savedAt: new Date().toISOString(),
+        learningRate: handle.getLearningRate(),
+        stopTraining: handle.stopTraining,
+        callbacks: callbacks.state(),
+        hasBestWeights: snapshot !== null,
+        best,
+        saveCounts: Object.fromEntries(saveCounts),
+        lastLogs: logsToWire(lastLogs),
+        lastNotifiedEpoch,
+        run: manifest.growingParts(events as unknown as Array<Record<string, unknown>>),
+      };
+      await backup.write(epoch, state, {
+        weights: encodeModelWeights(model),
+        optimizer: encodeOptimizer(model.optimizer),
+        bestWeights: snapshot ? handle.encodeSnapshot(snapshot) : null,
+      });
+    };
+    for (let epoch = startEpoch; epoch < spec.fit.epochs && !handle.stopTraining; epoch++) {
       checkInterrupt();
       if (interrupted) break;
       await callbacks.onEpochBegin(epoch, {});
@@ -208,8 +314,18 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
         best,
         attempt: deps.attempt,
         startedAt: startedAt.toISOString(),
+        epochMs: session.msSinceEpochBegan(),
       });
       void deps.notifier?.notify(job, 'job.epoch', { epoch, epochs: spec.fit.epochs, metrics: logsToWire(logs) }, { seq: epoch });
+      lastNotifiedEpoch = epoch;
+      const handBack = backup.settings.enabled && (deps.handBackRequested?.() ?? false) && !handle.stopTraining && epoch + 1 < spec.fit.epochs;
+      if (backup.due(epoch) || handBack) await takeBackup(epoch);
+      await deps.afterEpoch?.(epoch);
+      if (handBack) {
+        await backup.settled();
+        await uploader.flush();
+        throw new HandBack(epoch);
+      }
       if (handle.stopTraining) break;
     }
     await callbacks.onTrainEnd(lastLogs);
@@ -229,10 +345,41 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     const stopReason: TrainingResult['stopReason'] = interrupted
       ?? (stoppedBy === 'EarlyStopping' ? 'early_stopping' : stoppedBy === 'TerminateOnNaN' ? 'terminate_on_nan' : 'completed');
     manifest.events = events as unknown as Array<Record<string, unknown>>;
-    return await finish(result(job, deps, interrupted === 'cancelled' ? 'cancelled' : 'succeeded', stopReason, lastEpoch, lastLogs, best));
+    const done = await finish(result(job, deps, interrupted === 'cancelled' ? 'cancelled' : 'succeeded', stopReason, lastEpoch, lastLogs, best));
+    await backup.finish();
+    return done;
+  } catch (err) {
+    // Let what is already queued (the last backup and its pointer, logs) reach the store before the attempt ends.
+    await backup.settled().catch(() => undefined);
+    await uploader.flush().catch(() => undefined);
+    throw err;
   } finally {
     session.dispose();
   }
+}
+
+/**
+ * The run's best checkpoint when resuming: best.json as stored (it may already name a checkpoint
+ * saved after the backup, by the interrupted attempt), else the backup's.
+ */
+async function resumedBest(store: ArtifactStore, tenant: string, runId: string, restored: LoadedBackup): Promise<SchemaBestCheckpoint> {
+  const raw = await store.get(bestPointerKey(tenant, runId));
+  return raw ? (JSON.parse(raw.toString('utf8')) as SchemaBestCheckpoint) : restored.state.best;
+}
+
+/** Whether a candidate best checkpoint is strictly better than `floor` on the same monitor. */
+function beats(candidate: NonNullable<SchemaBestCheckpoint>, floor: SchemaBestCheckpoint, mode: 'min' | 'max'): boolean {
+  if (!floor || floor.monitor !== candidate.monitor) return true;
+  const c = typeof candidate.value === 'number' ? candidate.value : Number(candidate.value);
+  const f = typeof floor.value === 'number' ? floor.value : Number(floor.value);
+  if (Number.isNaN(f)) return !Number.isNaN(c);
+  return mode === 'min' ? c < f : c > f;
+}
+
+function logsFromWire(logs: Record<string, number | string>): Logs {
+  const out: Logs = {};
+  for (const [k, v] of Object.entries(logs)) out[k] = typeof v === 'number' ? v : Number(v);
+  return out;
 }
 
 /**
@@ -282,12 +429,25 @@ class RunManifest {
   events: Array<Record<string, unknown>> = [];
   /** Store key prefix of the model as training left it. */
   finalKey: string | null = null;
-  private readonly history: SchemaRun['history'] = [];
-  private readonly artifacts: SchemaRun['artifacts'] = [];
+  interruptions: SchemaInterruption[] = [];
+  private history: SchemaRun['history'] = [];
+  private artifacts: SchemaRun['artifacts'] = [];
   private status: SchemaRun['status'] = 'running';
   private stopReason: SchemaRun['stopReason'] = null;
 
   constructor(private readonly job: TrainingJobData, private readonly backend: Backend, private readonly startedAt: Date) {}
+
+  /** Continues the manifest of a backup (BackupAndRestore). */
+  restore(parts: BackupState['run']): void {
+    this.history = [...parts.history];
+    this.artifacts = [...parts.artifacts];
+    this.events = [...parts.events];
+  }
+
+  /** What a backup keeps of the manifest. */
+  growingParts(events: Array<Record<string, unknown>>): BackupState['run'] {
+    return { history: [...this.history], events: [...events], artifacts: [...this.artifacts] };
+  }
 
   addEpoch(epoch: number, logs: Logs): void {
     this.history.push({ epoch, logs: logsToWire(logs) });
@@ -326,6 +486,7 @@ class RunManifest {
       startedAt: this.startedAt.toISOString(),
       final: this.finalKey,
       events: this.events,
+      ...(this.interruptions.length > 0 ? { interruptions: this.interruptions } : {}),
     };
     return JSON.stringify(run);
   }

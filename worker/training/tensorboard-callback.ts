@@ -1,7 +1,8 @@
 import { Callback } from '../../core/callbacks/callback';
 import type { Logs } from '../../core/callbacks/model-handle';
 import type { SchemaTensorBoardSpec } from '../../core/api.gen';
-import { TensorBoardLogger, type WeightValues } from '../tensorboard/tensorboard-logger';
+import { int, stateObject, type JsonValue } from '../../core/callbacks/callback-state';
+import { TensorBoardLogger, type TensorBoardLoggerState, type WeightValues } from '../tensorboard/tensorboard-logger';
 
 /**
  * Keras's TensorBoard callback for Kiln: feeds the run's logs to the event-file writer and hands
@@ -40,6 +41,26 @@ export class TensorBoard extends Callback {
     this.logger.onTrainBegin();
   }
 
+  /**
+   * The logger's steps and files, the global batch step, and each event file's size when the state
+   * was taken: a resumed run cuts the stored files back to these sizes ({@link rewindTensorBoardFiles})
+   * so epochs logged after the backup are not in the logs twice.
+   */
+  override state(): JsonValue {
+    const sizes: { [path: string]: number } = {};
+    for (const [path, parts] of this.files) sizes[path] = parts.reduce((n, b) => n + b.length, 0);
+    return { globalStep: this.globalStep, logger: this.logger.state() as unknown as JsonValue, sizes };
+  }
+
+  override restore(state: JsonValue): void {
+    const s = stateObject(state, this.name);
+    this.logger.restore(s.logger as unknown as TensorBoardLoggerState);
+    this.logger.onTrainBegin();
+    this.globalStep = int(s.globalStep, 'TensorBoard.globalStep');
+    this.files.clear();
+    this.dirty.clear();
+  }
+
   override async onBatchEnd(_batch: number, logs?: Logs): Promise<void> {
     this.globalStep += 1;
     this.logger.onBatchEnd(this.globalStep, logs ?? {});
@@ -52,5 +73,22 @@ export class TensorBoard extends Callback {
       this.dirty.delete(path);
       await this.upload(path, Buffer.concat(this.files.get(path) ?? []));
     }
+  }
+}
+
+/**
+ * Cuts a run's stored event files back to the sizes a backed-up {@link TensorBoard} state recorded
+ * (event files only grow, so the first bytes are those of the backup's time). Files the state does
+ * not know are left alone.
+ */
+export async function rewindTensorBoardFiles(
+  state: JsonValue,
+  read: (relativePath: string) => Promise<Buffer | null>,
+  write: (relativePath: string, content: Buffer) => Promise<void>,
+): Promise<void> {
+  const sizes = stateObject(stateObject(state, 'TensorBoard').sizes, 'TensorBoard');
+  for (const [path, size] of Object.entries(sizes)) {
+    const bytes = await read(path);
+    if (bytes && typeof size === 'number' && bytes.length > size) await write(path, bytes.subarray(0, size));
   }
 }
