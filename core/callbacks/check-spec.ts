@@ -305,6 +305,10 @@ function checkTemplate(filepath: string, byBatch: boolean, available: Set<string
     out.push({ pointer: ptr, detail: "must be a relative path under the run's checkpoints/: no leading '/', no '..' segment, no '\\', not ending in '/'" });
     return;
   }
+  if (filepath.split('/')[0] === 'final') {
+    out.push({ pointer: ptr, detail: "'final' is where Kiln keeps the model as training leaves it; choose another name, e.g. 'last' or 'epoch-{epoch:02d}'" });
+    return;
+  }
   let parts: TemplatePart[];
   try {
     parts = parseTemplate(filepath);

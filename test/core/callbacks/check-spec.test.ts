@@ -30,6 +30,7 @@ const REJECTED: Array<{ name: string; spec: unknown; ctx?: typeof WITH_VAL; poin
   { name: 'val monitor for best batch saves', spec: { modelCheckpoint: { filepath: 'm.keras', saveFreq: 10, saveBestOnly: true } }, pointer: '/callbacks/modelCheckpoint/monitor', detail: /not in the batch logs/ },
   { name: 'path escaping the run', spec: { modelCheckpoint: { filepath: '../m.keras' } }, pointer: '/callbacks/modelCheckpoint/filepath', detail: /no '\.\.' segment/ },
   { name: 'absolute path', spec: { modelCheckpoint: { filepath: '/m.keras' } }, pointer: '/callbacks/modelCheckpoint/filepath', detail: /no leading/ },
+  { name: 'the reserved final folder', spec: { modelCheckpoint: { filepath: 'final/{epoch}' } }, pointer: '/callbacks/modelCheckpoint/filepath', detail: /'final' is where Kiln keeps the model as training leaves it/ },
   { name: 'piecewise lengths', spec: { learningRateScheduler: { schedule: { type: 'piecewise', boundaries: [2, 4], values: [1, 0.5] } } }, pointer: '/callbacks/learningRateScheduler/schedule/values', detail: /one more entry than boundaries/ },
   { name: 'piecewise boundaries order', spec: { learningRateScheduler: { schedule: { type: 'piecewise', boundaries: [4, 2], values: [1, 0.5, 0.1] } } }, pointer: '/callbacks/learningRateScheduler/schedule/boundaries/1', detail: /increase strictly/ },
   { name: 'unknown schedule', spec: { learningRateScheduler: { schedule: { type: 'linear' } } }, pointer: '/callbacks/learningRateScheduler/schedule/type', detail: /step, exponential, cosine, piecewise/ },
