@@ -50,6 +50,17 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
     if (data.reshape && model.inputShape && !sameShape(model.inputShape, data.reshape)) {
       problems.push({ pointer: '/model', detail: `the model takes input shape ${JSON.stringify(model.inputShape)} but data.reshape makes rows ${JSON.stringify(data.reshape)}; make them equal` });
     }
+    if (data.validationSplit !== undefined && data.validation !== undefined) {
+      problems.push({ pointer: '/data/validationSplit', detail: 'data.validationSplit and data.validation are both set; keep one: a fraction of data.uri to hold out, or a separate validation file' });
+    }
+    if (data.featureColumns?.includes(data.labelColumn)) {
+      problems.push({ pointer: '/data/featureColumns', detail: `data.featureColumns includes the label column '${data.labelColumn}'; remove it from the features` });
+    }
+  }
+  if (data.stratify && data.validationSplit === undefined) {
+    problems.push({ pointer: '/data/stratify', detail: 'data.stratify needs data.validationSplit (it decides how the held-out fraction is drawn); set a fraction or drop stratify' });
+  } else if (data.stratify && REGRESSION_LOSSES.has(spec.compile.loss)) {
+    problems.push({ pointer: '/data/stratify', detail: `data.stratify keeps class proportions, but loss ${spec.compile.loss} is a regression loss with no classes; drop stratify` });
   }
 
   const logged = logKeysForCompile(spec.compile, hasValidation);
@@ -58,6 +69,9 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
   problems.push(...checkJobOutboundUrls(spec, ctx.outbound));
   return problems;
 }
+
+/** Losses whose labels are numbers, not classes (the worker's `numeric` label encoding). */
+const REGRESSION_LOSSES: ReadonlySet<string> = new Set(['mse', 'mean_squared_error', 'mae', 'mean_absolute_error', 'huber']);
 
 function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === null || v === b[i]);

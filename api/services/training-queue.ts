@@ -38,9 +38,13 @@ export class TrainingQueue {
   }
 
   async get(jobId: string): Promise<JobSnapshot | null> {
-    const job = await this.queue.getJob(jobId);
+    let job = await this.queue.getJob(jobId);
     if (!job) return null;
-    return snapshot(job, await job.getState());
+    const state = await job.getState();
+    // The job can finish between the two reads; its hash then predates the state (no finishedOn,
+    // attemptsMade and failedReason not yet written), so read it again.
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn) job = (await this.queue.getJob(jobId)) ?? job;
+    return snapshot(job, state);
   }
 
   async close(): Promise<void> {

@@ -176,14 +176,24 @@ export async function parseCsvStream(
   onRecord: CsvRecordHandler,
 ): Promise<void> {
   const parser = new CsvParser(source, onRecord);
-  // Strips a leading byte-order mark (ignoreBOM: false), as spreadsheet exports often have one.
+  for await (const text of utf8Text(input, source, 'CSV')) parser.push(text);
+  parser.end();
+}
+
+/**
+ * Decodes a byte stream as strict UTF-8 text, piece by piece (a character split across chunks is
+ * joined), dropping a leading byte-order mark as spreadsheet exports often have one. Invalid UTF-8
+ * is a `DATASET_INVALID` error naming `source`; the stream's own errors pass through unwrapped.
+ */
+export async function* utf8Text(input: AsyncIterable<string | Uint8Array>, source: string, format: string): AsyncGenerator<string> {
+  // ignoreBOM: false strips the mark from byte input; string chunks are checked by hand below.
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let first = true;
   const decode = (bytes?: Uint8Array): string => {
     try {
       return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
     } catch (cause) {
-      throw new KilnError('DATASET_INVALID', `${source} is not UTF-8 text; save the CSV as UTF-8.`, { cause });
+      throw new KilnError('DATASET_INVALID', `${source} is not UTF-8 text; save the ${format} as UTF-8.`, { cause });
     }
   };
   for await (const chunk of input) {
@@ -192,8 +202,8 @@ export async function parseCsvStream(
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       first = false;
     }
-    parser.push(text);
+    if (text.length > 0) yield text;
   }
-  parser.push(decode());
-  parser.end();
+  const rest = decode();
+  if (rest.length > 0) yield rest;
 }

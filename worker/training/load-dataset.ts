@@ -5,6 +5,7 @@ import { resolveDatasetKey } from '../../core/dataset-uri';
 import { KilnError, isKilnError } from '../../core/errors';
 import { parseCsvStream } from './csv-parser';
 import { Float32Builder } from './float32-builder';
+import { parseNdjsonStream } from './ndjson-parser';
 import {
   DECIMAL,
   canonicalLabel,
@@ -74,22 +75,30 @@ export const MAX_CLASSES = 10_000;
 const BUILTIN_LABEL_COLUMN = 'label';
 
 /**
- * Loads a job's data as typed arrays, streaming each CSV so only the parsed float32 values are
- * held. User mistakes (missing object, bad columns, non-numeric values, one class, a split that
- * leaves a side empty, a wrong reshape) are `DATASET_INVALID` errors whose detail names the file,
- * row, column and value and says what to change; store and stream faults are rethrown as they are,
- * so the job is retried.
+ * Loads a job's data as typed arrays, streaming each file (CSV, or NDJSON with `data.format:
+ * ndjson`) so only the parsed float32 values are held. User mistakes (missing object, bad columns
+ * or keys, non-numeric values, one class, a split that leaves a side empty, a wrong reshape) are
+ * `DATASET_INVALID` errors whose detail names the file, row, column and value and says what to
+ * change; store and stream faults are rethrown as they are, so the job is retried.
  *
  * Differs from Keras `fit(validation_split=…)`: the held-out rows are the last fraction after a
  * seeded shuffle (Keras takes the last rows as they are; its `floor` rounding is kept), and both
- * sides keep file order.
+ * sides keep file order. `data.stratify` (no Keras equivalent; scikit-learn's
+ * `train_test_split(stratify=y)`) holds out that fraction of each class instead.
  */
 export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions): Promise<LoadedDataset> {
   const encoding = labelEncodingForLoss(opts.loss);
   const store = 'uri' in spec ? (spec as SchemaStoreDataSpec) : null;
   const labelColumn = store ? store.labelColumn : BUILTIN_LABEL_COLUMN;
-  if (store?.format !== undefined && store.format !== 'csv') {
-    throw new KilnError('DATASET_INVALID', `data.format '${String(store.format)}' is not supported; use 'csv'.`);
+  const format: DataFormat = store?.format ?? 'csv';
+  if (format !== 'csv' && format !== 'ndjson') {
+    throw new KilnError('DATASET_INVALID', `data.format '${String(format)}' is not supported; use 'csv' or 'ndjson'.`);
+  }
+  if (spec.stratify && spec.validationSplit === undefined) {
+    throw new KilnError('DATASET_INVALID', 'data.stratify needs data.validationSplit: it decides how the held-out fraction is drawn; set a fraction or drop stratify.');
+  }
+  if (spec.stratify && !isClassification(encoding)) {
+    throw new KilnError('DATASET_INVALID', `data.stratify keeps class proportions, but loss ${opts.loss} has no classes; drop stratify for a regression target.`);
   }
   if (store?.validation && spec.validationSplit !== undefined) {
     throw new KilnError(
@@ -99,7 +108,7 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
   }
 
   const trainSource: TableSource = store
-    ? storeSource(store.uri, 'data.uri', opts)
+    ? storeSource(store.uri, 'data.uri', format, opts)
     : builtinSource((spec as { builtin: string }).builtin, opts.builtinDir);
   const trainTable = await readTable(trainSource, {
     labelColumn,
@@ -119,7 +128,7 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
   };
   let validation: Split | null = null;
   if (store?.validation) {
-    const valSource = storeSource(store.validation.uri, 'data.validation.uri', opts);
+    const valSource = storeSource(store.validation.uri, 'data.validation.uri', format, opts);
     const valTable = await readTable(valSource, {
       labelColumn,
       featureColumns: trainTable.featureColumns,
@@ -134,7 +143,8 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
       count: valTable.count,
     };
   } else if (spec.validationSplit !== undefined) {
-    [train, validation] = splitRows(train, trainTable.featureColumns.length, width, spec.validationSplit, opts.seed ?? 0, trainSource.name);
+    const strata = spec.stratify ? trainTable.labels : null;
+    [train, validation] = splitRows(train, trainTable.featureColumns.length, width, spec.validationSplit, opts.seed ?? 0, trainSource.name, strata);
   }
 
   const standardization = spec.standardize ? standardize(train, validation, trainTable.featureColumns.length) : null;
@@ -150,13 +160,16 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
   };
 }
 
+type DataFormat = 'csv' | 'ndjson';
+
 interface TableSource {
   /** How messages name the file, e.g. `data.uri 'datasets/a.csv'`. */
   name: string;
+  format: DataFormat;
   open(): Promise<AsyncIterable<string | Uint8Array>>;
 }
 
-function storeSource(uri: string, field: string, opts: LoadDatasetOptions): TableSource {
+function storeSource(uri: string, field: string, format: DataFormat, opts: LoadDatasetOptions): TableSource {
   const pointer = '/' + field.split('.').join('/');
   let key: string;
   try {
@@ -168,12 +181,13 @@ function storeSource(uri: string, field: string, opts: LoadDatasetOptions): Tabl
   const name = `${field} '${uri}'`;
   return {
     name,
+    format,
     async open() {
       const stream = await opts.readObject(key);
       if (stream === null) {
         throw new KilnError(
           'DATASET_INVALID',
-          `${name}: there is no object '${key}' in the store; upload the CSV there first or correct ${field}.`,
+          `${name}: there is no object '${key}' in the store; upload the ${format === 'csv' ? 'CSV' : 'NDJSON file'} there first or correct ${field}.`,
           { errors: [{ pointer, detail: `no object '${key}' in the store` }] },
         );
       }
@@ -185,6 +199,7 @@ function storeSource(uri: string, field: string, opts: LoadDatasetOptions): Tabl
 function builtinSource(builtin: string, dir: string | undefined): TableSource {
   return {
     name: `built-in dataset '${builtin}'`,
+    format: 'csv',
     async open() {
       return createReadStream(join(dir ?? defaultBuiltinDir(), `${builtin}.csv`));
     },
@@ -223,59 +238,138 @@ interface Table {
   labelLines: number[];
 }
 
-async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
+/**
+ * One data row as its format gives it: the cells in header order — strings from a CSV, JSON values
+ * from NDJSON (undefined where an object lacks the key).
+ */
+type RowHandler = (cells: readonly unknown[], line: number) => void;
+
+/** How a format names its columns in messages. */
+interface ColumnWords {
+  /** "the header" / "the first object (line 1)". */
+  header: string;
+  /** "column" / "key". */
+  column: string;
+  /** Where a missing label is looked for, when a message should say: "" / " in the first object (line 1)". */
+  inHeader: string;
+}
+
+const CSV_WORDS: ColumnWords = { header: 'the header', column: 'column', inHeader: '' };
+
+/**
+ * Streams a file's rows: `onHeader` once with the column names, then `onRow` per data row. For a
+ * CSV the header is the first record and every row must have one field per column; for NDJSON the
+ * columns are the first object's keys, the first object is a data row too, and later objects are
+ * read by key (with `strictKeys`, a key the first object lacks is an error: it would be ignored).
+ */
+async function readRows(
+  source: TableSource,
+  strictKeys: boolean,
+  invalid: (detail: string) => KilnError,
+  onHeader: (header: string[], words: ColumnWords) => void,
+  onRow: RowHandler,
+): Promise<boolean> {
   const input = await source.open();
+  let header: string[] | null = null;
+  if (source.format === 'csv') {
+    let rows = 0;
+    await parseCsvStream(input, source.name, (fields, line) => {
+      if (header === null) {
+        header = fields.map((f) => f.trim());
+        onHeader(header, CSV_WORDS);
+        return;
+      }
+      rows++;
+      if (fields.length !== header.length) {
+        throw invalid(
+          `row ${rows} (line ${line}) has ${fields.length} fields but the header has ${header.length}; ` +
+            'every row needs one value per column (quote values that contain commas).',
+        );
+      }
+      onRow(fields, line);
+    });
+    if (header === null) throw invalid('the file is empty; it needs a header row naming the columns, then data rows.');
+    return rows > 0;
+  }
+  let rows = 0;
+  let known: Set<string> = new Set();
+  await parseNdjsonStream(input, source.name, (record, line) => {
+    if (header === null) {
+      header = Object.keys(record);
+      known = new Set(header);
+      const first = `the first object (line ${line})`;
+      onHeader(header, { header: first, column: 'key', inHeader: ` in ${first}` });
+    } else if (strictKeys) {
+      for (const key in record) {
+        if (!known.has(key)) {
+          throw invalid(
+            `row ${rows + 1} (line ${line}) has key '${key}' that the first object lacks; every object needs the same keys ` +
+              '(the first object names the features), or list the features in data.featureColumns.',
+          );
+        }
+      }
+    }
+    rows++;
+    const cells = new Array<unknown>(header.length);
+    for (let i = 0; i < header.length; i++) cells[i] = record[header[i]];
+    onRow(cells, line);
+  });
+  if (header === null) throw invalid('the file is empty; NDJSON needs one JSON object per line, e.g. {"x1": 0.5, "label": "cat"}.');
+  return rows > 0;
+}
+
+async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
   const classification = isClassification(plan.encoding);
   const features = new Float32Builder();
   const labels = new Float32Builder();
   const classIds = new Map<string, number>();
   const labelNames: string[] = [];
   const labelLines: number[] = [];
-  let header: string[] | null = null;
   let featureIndex: number[] = [];
   let featureColumns: string[] = [];
   let labelIndex = -1;
+  let words = CSV_WORDS;
   let count = 0;
 
   const invalid = (detail: string): KilnError => new KilnError('DATASET_INVALID', `${source.name}: ${detail}`);
+  const missing = (where: string, key: string): KilnError =>
+    invalid(`${where} has no key '${key}'; every object needs the label key '${plan.labelColumn}' and each feature key.`);
 
-  await parseCsvStream(input, source.name, (fields, line) => {
-    if (header === null) {
-      header = fields.map((f) => f.trim());
-      ({ featureIndex, featureColumns, labelIndex } = resolveColumns(header, plan, invalid));
-      return;
-    }
+  const onHeader = (header: string[], w: ColumnWords): void => {
+    words = w;
+    ({ featureIndex, featureColumns, labelIndex } = resolveColumns(header, plan, w, invalid));
+  };
+  const hasRows = await readRows(source, plan.featureColumns === undefined, invalid, onHeader, (cells, line) => {
     count++;
     const where = `row ${count} (line ${line})`;
-    if (fields.length !== header.length) {
-      throw invalid(
-        `${where} has ${fields.length} fields but the header has ${header.length}; ` +
-          'every row needs one value per column (quote values that contain commas).',
-      );
-    }
     for (let j = 0; j < featureIndex.length; j++) {
-      const raw = fields[featureIndex[j]];
+      const raw = cells[featureIndex[j]];
+      if (raw === undefined) throw missing(where, featureColumns[j]);
       const value = parseNumber(raw);
       if (value === null) {
         throw invalid(
-          `${where}, column '${featureColumns[j]}': ${JSON.stringify(raw)} is not a number; features must be ` +
-            'finite decimal numbers (fill in or drop missing values, encode categories as numbers, or leave the column out of data.featureColumns).',
+          `${where}, ${words.column} '${featureColumns[j]}': ${shown(raw)} is not a number; features must be ` +
+            `finite decimal numbers (fill in or drop missing values, encode categories as numbers, or leave the ${words.column} out of data.featureColumns).`,
         );
       }
       features.push(value);
     }
-    const rawLabel = fields[labelIndex];
+    const rawLabel = cells[labelIndex];
+    if (rawLabel === undefined) throw missing(where, plan.labelColumn);
     if (classification) {
-      const name = canonicalLabel(rawLabel);
+      const name = labelText(rawLabel);
+      if (name === null) {
+        throw invalid(`${where}: label ${words.column} '${plan.labelColumn}' holds ${shown(rawLabel)}; a class label must be a string or a number.`);
+      }
       if (name === '') {
-        throw invalid(`${where}: label column '${plan.labelColumn}' is empty; give every row a label or drop the row.`);
+        throw invalid(`${where}: label ${words.column} '${plan.labelColumn}' is empty; give every row a label or drop the row.`);
       }
       let id = classIds.get(name);
       if (id === undefined) {
         id = labelNames.length;
         if (id >= MAX_CLASSES) {
           throw invalid(
-            `label column '${plan.labelColumn}' has more than ${MAX_CLASSES} distinct values; a classification loss ` +
+            `label ${words.column} '${plan.labelColumn}' has more than ${MAX_CLASSES} distinct values; a classification loss ` +
               'needs class labels — for a numeric target use a regression loss (mse, mae, huber).',
           );
         }
@@ -288,7 +382,7 @@ async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
       const value = parseNumber(rawLabel);
       if (value === null) {
         throw invalid(
-          `${where}, label column '${plan.labelColumn}': ${JSON.stringify(rawLabel)} is not a number; a regression loss ` +
+          `${where}, label ${words.column} '${plan.labelColumn}': ${shown(rawLabel)} is not a number; a regression loss ` +
             'needs numeric labels — for class labels use a classification loss (e.g. sparse_categorical_crossentropy).',
         );
       }
@@ -296,39 +390,40 @@ async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
     }
   });
 
-  if (header === null) throw invalid('the file is empty; it needs a header row naming the columns, then data rows.');
-  if (count === 0) throw invalid('the file has a header but no data rows.');
+  if (!hasRows) throw invalid('the file has a header but no data rows.');
   return { features: features.toArray(), count, featureColumns, labels: labels.toArray(), labelNames, labelLines };
 }
 
 function resolveColumns(
   header: string[],
   plan: TablePlan,
+  words: ColumnWords,
   invalid: (detail: string) => KilnError,
 ): { featureIndex: number[]; featureColumns: string[]; labelIndex: number } {
-  const available = `available columns: ${header.map((h) => `'${h}'`).join(', ')}`;
+  const { column } = words;
+  const available = `available ${column}s: ${header.map((h) => `'${h}'`).join(', ')}`;
   const index = new Map<string, number>();
   header.forEach((name, i) => {
     if (index.has(name)) throw invalid(`the header names column '${name}' twice; give every column a distinct name.`);
     index.set(name, i);
   });
-  const mustMatch = plan.sameAs ? ` (it must have the same columns as ${plan.sameAs})` : '';
+  const mustMatch = plan.sameAs ? ` (it must have the same ${column}s as ${plan.sameAs})` : '';
 
   const labelIndex = index.get(plan.labelColumn);
   if (labelIndex === undefined) {
-    throw invalid(`there is no label column '${plan.labelColumn}'${mustMatch}; set data.labelColumn to one of the ${available}.`);
+    throw invalid(`there is no label ${column} '${plan.labelColumn}'${words.inHeader}${mustMatch}; set data.labelColumn to one of the ${available}.`);
   }
   const featureColumns = plan.featureColumns ? [...plan.featureColumns] : header.filter((h) => h !== plan.labelColumn);
   if (plan.featureColumns?.includes(plan.labelColumn)) {
     throw invalid(`${plan.featureColumnsField} includes the label column '${plan.labelColumn}'; remove it from the features.`);
   }
-  const missing = featureColumns.filter((c) => !index.has(c));
-  if (missing.length > 0) {
+  const absent = featureColumns.filter((c) => !index.has(c));
+  if (absent.length > 0) {
     const fix = plan.sameAs ? `add them to this file${mustMatch}` : `fix ${plan.featureColumnsField}; ${available}`;
-    throw invalid(`feature column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `'${c}'`).join(', ')} not in the header; ${fix}.`);
+    throw invalid(`feature ${column}${absent.length > 1 ? 's' : ''} ${absent.map((c) => `'${c}'`).join(', ')} not in ${words.header}; ${fix}.`);
   }
   if (featureColumns.length === 0) {
-    throw invalid(`there are no feature columns besides the label '${plan.labelColumn}'; the file needs at least one feature.`);
+    throw invalid(`there are no feature ${column}s besides the label '${plan.labelColumn}'; the file needs at least one feature.`);
   }
   if (plan.reshape) {
     const size = plan.reshape.reduce((a, b) => a * b, 1);
@@ -342,10 +437,26 @@ function resolveColumns(
   return { featureIndex: featureColumns.map((c) => index.get(c) as number), featureColumns, labelIndex };
 }
 
-/** A finite float32 from a decimal cell, or null. */
-function parseNumber(raw: string): number | null {
-  if (!DECIMAL.test(raw)) return null;
-  const value = Math.fround(Number(raw));
+/** A cell as messages quote it: JSON, cut short so one huge value does not swamp the message. */
+function shown(raw: unknown): string {
+  const text = JSON.stringify(raw) ?? String(raw);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** The class name of a label cell (strings and finite numbers; JSON booleans as `true`/`false`), or null. */
+function labelText(raw: unknown): string | null {
+  if (typeof raw === 'string') return canonicalLabel(raw);
+  if (typeof raw === 'number') return Number.isFinite(raw) ? canonicalLabel(String(raw)) : null;
+  if (typeof raw === 'boolean') return String(raw);
+  return null;
+}
+
+/** A finite float32 from a decimal cell (a CSV field, or a JSON number or numeric string), or null. */
+function parseNumber(raw: unknown): number | null {
+  let value: number;
+  if (typeof raw === 'number') value = Math.fround(raw);
+  else if (typeof raw === 'string' && DECIMAL.test(raw)) value = Math.fround(Number(raw));
+  else return null;
   return Number.isFinite(value) ? value : null;
 }
 
@@ -397,9 +508,19 @@ function encodeTargets(
 
 /**
  * Holds out the last `fraction` of a seeded permutation (Keras's rounding: training keeps
- * `floor(count × (1 − fraction))` rows), keeping file order within each side.
+ * `floor(count × (1 − fraction))` rows), keeping file order within each side. With `strata` (a
+ * class id per row) the same number of rows is held out, spread over the classes in proportion
+ * to their sizes (see {@link stratifiedHoldOut}).
  */
-function splitRows(all: Split, xWidth: number, yWidth: number, fraction: number, seed: number, source: string): [Split, Split] {
+function splitRows(
+  all: Split,
+  xWidth: number,
+  yWidth: number,
+  fraction: number,
+  seed: number,
+  source: string,
+  strata: Float32Array | null,
+): [Split, Split] {
   const trainCount = Math.floor(all.count * (1 - fraction));
   const valCount = all.count - trainCount;
   if (trainCount === 0 || valCount === 0) {
@@ -409,11 +530,7 @@ function splitRows(all: Split, xWidth: number, yWidth: number, fraction: number,
         'for validation; both need at least one row — add rows or change the fraction.',
     );
   }
-  const order = new Uint32Array(all.count);
-  for (let i = 0; i < all.count; i++) order[i] = i;
-  shuffleInPlace(order, seededRandom(seed, SPLIT_STREAM));
-  const held = new Uint8Array(all.count);
-  for (let i = trainCount; i < all.count; i++) held[order[i]] = 1;
+  const held = strata ? stratifiedHoldOut(strata, valCount, seed) : randomHoldOut(all.count, valCount, seed);
 
   const train: Split = { x: new Float32Array(trainCount * xWidth), y: new Float32Array(trainCount * yWidth), count: trainCount };
   const val: Split = { x: new Float32Array(valCount * xWidth), y: new Float32Array(valCount * yWidth), count: valCount };
@@ -426,6 +543,60 @@ function splitRows(all: Split, xWidth: number, yWidth: number, fraction: number,
     side.y.set(all.y.subarray(r * yWidth, (r + 1) * yWidth), at * yWidth);
   }
   return [train, val];
+}
+
+/** Marks `valCount` of `count` rows as held out: the last ones of a seeded permutation. */
+function randomHoldOut(count: number, valCount: number, seed: number): Uint8Array {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  shuffleInPlace(order, seededRandom(seed, SPLIT_STREAM));
+  const held = new Uint8Array(count);
+  for (let i = count - valCount; i < count; i++) held[order[i]] = 1;
+  return held;
+}
+
+/**
+ * Marks `valCount` rows as held out so that each class (`strata[r]`, a small non-negative integer
+ * per row) gives up its share: `n_c × valCount / count` rows rounded down, the rows left over going
+ * to the classes with the largest remainders (ties to the larger class, then the lower id) — the
+ * largest-remainder rule, so the shares add up to exactly `valCount`. Within a class the rows are
+ * a seeded permutation's last ones, as in the plain split.
+ */
+export function stratifiedHoldOut(strata: ArrayLike<number>, valCount: number, seed: number): Uint8Array {
+  const count = strata.length;
+  let classes = 0;
+  for (let r = 0; r < count; r++) classes = Math.max(classes, strata[r] + 1);
+  const sizes = new Uint32Array(classes);
+  for (let r = 0; r < count; r++) sizes[strata[r]]++;
+  // Rows of each class, in file order, laid out class after class.
+  const starts = new Uint32Array(classes + 1);
+  for (let c = 0; c < classes; c++) starts[c + 1] = starts[c] + sizes[c];
+  const rows = new Uint32Array(count);
+  const fill = starts.slice(0, classes);
+  for (let r = 0; r < count; r++) rows[fill[strata[r]]++] = r;
+
+  // Exact integer shares (BigInt: sizes × valCount can pass 2^53 for very large files).
+  const quota = new Uint32Array(classes);
+  const remainder: bigint[] = [];
+  let given = 0;
+  for (let c = 0; c < classes; c++) {
+    const product = BigInt(sizes[c]) * BigInt(valCount);
+    quota[c] = Number(product / BigInt(count));
+    remainder.push(product % BigInt(count));
+    given += quota[c];
+  }
+  // The fractional parts add up to fewer than the number of classes, so one pass suffices.
+  const byRemainder = Array.from({ length: classes }, (_, c) => c)
+    .sort((a, b) => (remainder[b] > remainder[a] ? 1 : remainder[b] < remainder[a] ? -1 : 0) || sizes[b] - sizes[a] || a - b);
+  for (let k = 0; given < valCount; k++, given++) quota[byRemainder[k]]++;
+
+  const random = seededRandom(seed, SPLIT_STREAM);
+  const held = new Uint8Array(count);
+  for (let c = 0; c < classes; c++) {
+    const members = shuffleInPlace(rows.subarray(starts[c], starts[c + 1]), random);
+    for (let i = members.length - quota[c]; i < members.length; i++) held[members[i]] = 1;
+  }
+  return held;
 }
 
 /**

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BUILTIN_DATASETS } from '../../../core/builtin-datasets';
 import { isKilnError } from '../../../core/errors';
-import { loadDataset, type LoadDatasetOptions } from '../../../worker/training/load-dataset';
+import { loadDataset, stratifiedHoldOut, type LoadDatasetOptions } from '../../../worker/training/load-dataset';
 
 const STORE = 's3://bucket/kiln';
 
@@ -267,5 +267,133 @@ describe('loadDataset: errors name the problem and the fix', () => {
   test('a store fault is rethrown as is, so the job is retried', async () => {
     const opts = { ...from({}), readObject: async () => { throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }); } };
     await assert.rejects(loadDataset(csv({ uri: 'x.csv' }), opts), (err: unknown) => !isKilnError(err) && /ECONNREFUSED/.test(String(err)));
+  });
+});
+
+describe('loadDataset: NDJSON', () => {
+  const nd = (spec: Record<string, unknown>) => csv({ format: 'ndjson', ...spec });
+  const text = [
+    '{"a": 1, "b": "2.5", "label": "dog"}',
+    '{"b": 4, "label": "cat", "a": 3}',
+    '',
+    '{"a": 5, "b": -6e0, "label": "dog"}',
+  ].join('\n');
+
+  test('features by key (numbers or numeric strings, any key order), categorical string labels', async () => {
+    for (const chunk of [1, 4, 1 << 16]) {
+      const d = await loadDataset(nd({ uri: 'd.ndjson' }), from({ 'acme/d.ndjson': text }, 'categorical_crossentropy', chunk));
+      assert.deepEqual(d.featureColumns, ['a', 'b'], 'the first object names the features, in its key order');
+      assert.deepEqual(Array.from(d.train.x), [1, 2.5, 3, 4, 5, -6]);
+      assert.deepEqual(d.classes, ['cat', 'dog']);
+      assert.deepEqual(Array.from(d.train.y), [0, 1, 1, 0, 0, 1]);
+      assert.deepEqual(d.labelShape, [2]);
+    }
+  });
+
+  test('the same rows as CSV and as NDJSON load identically (sparse labels, split, standardisation)', async () => {
+    const rowsOf = Array.from({ length: 30 }, (_, i) => ({ x: i * 0.5, y: (i * 7) % 11, label: ['red', 'green', 'blue'][i % 3] }));
+    const asCsv = 'x,y,label\n' + rowsOf.map((r) => `${r.x},${r.y},${r.label}`).join('\n');
+    const asNd = rowsOf.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    const common = { validationSplit: 0.3, standardize: true, stratify: true };
+    const a = await loadDataset(csv({ uri: 'd.csv', ...common }), from({ 'acme/d.csv': asCsv }, 'sparse_categorical_crossentropy'));
+    const b = await loadDataset(nd({ uri: 'd.ndjson', ...common }), from({ 'acme/d.ndjson': asNd }, 'sparse_categorical_crossentropy'));
+    assert.deepEqual(b.train, a.train);
+    assert.deepEqual(b.validation, a.validation);
+    assert.deepEqual(b.classes, ['blue', 'green', 'red']);
+    assert.deepEqual(b.standardization, a.standardization);
+  });
+
+  test('featureColumns picks keys; other keys, even unseen in the first object, are ignored', async () => {
+    const body = '{"a":1,"b":2,"note":"x","label":0}\n{"a":3,"b":4,"label":1,"extra":[1,2]}\n';
+    const d = await loadDataset(nd({ uri: 'd.ndjson', featureColumns: ['b', 'a'] }), from({ 'acme/d.ndjson': body }, 'binary_crossentropy'));
+    assert.deepEqual(Array.from(d.train.x), [2, 1, 4, 3]);
+    assert.deepEqual(Array.from(d.train.y), [0, 1]);
+  });
+
+  test('a validation object in NDJSON too; regression labels may be numeric strings', async () => {
+    const d = await loadDataset(nd({ uri: 't.ndjson', validation: { uri: 'v.ndjson' } }), from({
+      'acme/t.ndjson': '{"a":1,"label":"0.5"}\n{"a":2,"label":1.5}\n',
+      'acme/v.ndjson': '{"label":2,"a":3}\n',
+    }, 'mse'));
+    assert.deepEqual(Array.from(d.train.y), [0.5, 1.5]);
+    assert.deepEqual(Array.from(d.validation!.x), [3]);
+  });
+
+  const errors: Array<[string, string, Record<string, unknown>, string, RegExp]> = [
+    ['an empty file', '\n\n', {}, 'categorical_crossentropy', /data\.uri 'x\.ndjson': the file is empty; NDJSON needs one JSON object per line/],
+    ['no label key', '{"a":1,"lbl":"x"}\n', {}, 'categorical_crossentropy', /no label key 'label' in the first object \(line 1\); set data\.labelColumn to one of the available keys: 'a', 'lbl'/],
+    ['a feature key not in the first object', '{"a":1,"label":"x"}\n', { featureColumns: ['a', 'z'] }, 'categorical_crossentropy', /feature key 'z' not in the first object \(line 1\); fix data\.featureColumns/],
+    ['a later object without a feature key', '{"a":1,"b":2,"label":"x"}\n{"a":1,"label":"y"}\n', {}, 'categorical_crossentropy', /row 2 \(line 2\) has no key 'b'; every object needs the label key 'label' and each feature key/],
+    ['a later object without the label', '{"a":1,"label":"x"}\n\n{"a":1}\n', {}, 'categorical_crossentropy', /row 2 \(line 3\) has no key 'label'/],
+    ['a later object with a key the first lacks', '{"a":1,"label":"x"}\n{"a":1,"b":2,"label":"y"}\n', {}, 'categorical_crossentropy', /row 2 \(line 2\) has key 'b' that the first object lacks; .*data\.featureColumns/],
+    ['a non-numeric feature', '{"a":1,"label":"x"}\n{"a":"n/a","label":"y"}\n', {}, 'categorical_crossentropy', /row 2 \(line 2\), key 'a': "n\/a" is not a number/],
+    ['a null feature', '{"a":null,"label":"x"}\n', {}, 'categorical_crossentropy', /row 1 \(line 1\), key 'a': null is not a number/],
+    ['a nested feature', '{"a":[1,2],"label":"x"}\n', {}, 'categorical_crossentropy', /key 'a': \[1,2\] is not a number/],
+    ['an object as label', '{"a":1,"label":{"k":1}}\n', {}, 'categorical_crossentropy', /row 1 \(line 1\): label key 'label' holds \{"k":1\}; a class label must be a string or a number/],
+    ['one class', '{"a":1,"label":"x"}\n{"a":2,"label":"x"}\n', {}, 'categorical_crossentropy', /label column 'label' has a single class \('x'\)/],
+    ['a broken line', '{"a":1,"label":"x"}\n{"a":1,"label":"x"\n', {}, 'categorical_crossentropy', /line 2 is not valid JSON/],
+    ['a text label for regression', '{"a":1,"label":"big"}\n', {}, 'mse', /label key 'label': "big" is not a number; a regression loss needs numeric labels/],
+  ];
+  for (const [name, body, extra, loss, message] of errors) {
+    test(`refuses ${name}`, async () => {
+      await assert.rejects(loadDataset(nd({ uri: 'x.ndjson', ...extra }), from({ 'acme/x.ndjson': body }, loss)), (err: unknown) => {
+        assert.ok(isKilnError(err) && err.code === 'DATASET_INVALID', String(err));
+        assert.match((err as Error).message, message);
+        return true;
+      });
+    });
+  }
+});
+
+describe('loadDataset: stratified split', () => {
+  /** 100 rows: 70 'a', 20 'b', 10 'c', interleaved so file order says nothing about class. */
+  const labels = Array.from({ length: 100 }, (_, i) => (i % 10 === 0 ? 'c' : i % 10 < 3 ? 'b' : 'a'));
+  const text = 'f,label\n' + labels.map((l, i) => `${i},${l}`).join('\n');
+  const count = (y: Float32Array, k: number) => Array.from(y).filter((v) => v === k).length;
+
+  test('each class gives up its share of the held-out rows, seeded; the plain split does not', async () => {
+    const spec = csv({ uri: 'd.csv', validationSplit: 0.2, stratify: true });
+    let plainOff = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const d = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed });
+      assert.equal(d.validation!.count, 20);
+      assert.deepEqual([0, 1, 2].map((k) => count(d.validation!.y, k)), [14, 4, 2], `seed ${seed}: 20% of 70, 20 and 10`);
+      assert.deepEqual([0, 1, 2].map((k) => count(d.train.y, k)), [56, 16, 8]);
+      const again = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed });
+      assert.deepEqual(again.validation!.x, d.validation!.x, 'the same rows for the same seed');
+      const v = Array.from(d.validation!.x);
+      assert.deepEqual(v, [...v].sort((p, q) => p - q), 'file order kept');
+      const plain = await loadDataset(csv({ uri: 'd.csv', validationSplit: 0.2 }), { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed });
+      if (count(plain.validation!.y, 2) !== 2 || count(plain.validation!.y, 1) !== 4) plainOff++;
+    }
+    assert.ok(plainOff > 0, 'without stratify some seed misses the proportions (so the test can tell them apart)');
+    const other = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed: 99 });
+    const first = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed: 1 });
+    assert.notDeepEqual(other.validation!.x, first.validation!.x, 'another seed holds out other rows');
+  });
+
+  test('stratifiedHoldOut: largest remainders make the total exact and never take a whole small class', () => {
+    // 7 rows of class 0, 2 of class 1, 1 of class 2; hold out 3: shares 2.1, 0.6, 0.3 → 2, 1, 0.
+    const strata = [0, 0, 1, 0, 0, 2, 0, 1, 0, 0];
+    const held = stratifiedHoldOut(strata, 3, 7);
+    const by = [0, 1, 2].map((c) => strata.filter((s, r) => s === c && held[r]).length);
+    assert.deepEqual(by, [2, 1, 0]);
+    for (let seed = 0; seed < 50; seed++) {
+      const h = stratifiedHoldOut(strata, 5, seed);
+      assert.equal(h.reduce((a, b) => a + b, 0), 5);
+      // shares 3.5, 1, 0.5 → 3 + 1 + 0 = 4, one more to the larger remainder tie: class 0 (larger).
+      assert.deepEqual([0, 1, 2].map((c) => strata.filter((s, r) => s === c && h[r]).length), [4, 1, 0], `seed ${seed}`);
+    }
+  });
+
+  test('iris stratified: 10 of each species held out', async () => {
+    const d = await loadDataset({ builtin: 'iris', validationSplit: 0.2, stratify: true }, from({}, 'sparse_categorical_crossentropy'));
+    assert.deepEqual([0, 1, 2].map((k) => count(d.validation!.y, k)), [10, 10, 10]);
+  });
+
+  test('stratify needs a split and a classification loss', async () => {
+    await assert.rejects(loadDataset(csv({ uri: 'd.csv', stratify: true }), from({ 'acme/d.csv': text })), /data\.stratify needs data\.validationSplit/);
+    await assert.rejects(loadDataset(csv({ uri: 'd.csv', validationSplit: 0.2, stratify: true }), from({ 'acme/d.csv': 'f,label\n1,2\n3,4\n' }, 'mse')),
+      /data\.stratify keeps class proportions, but loss mse has no classes/);
   });
 });

@@ -1,0 +1,277 @@
+/**
+ * Memory figures of dataset loading and of a reused worker sandbox. Prints one JSON object.
+ *
+ * Usage: node --openssl-legacy-provider --expose-gc --import tsx bench/memory.ts
+ *          [--rows 400000] [--features 32] [--epochs 1] [--backend wasm] [--jobs 30] [--skip-large] [--skip-jobs]
+ *
+ * 1. `largeCsv` — writes a CSV of `rows × features` (three string classes) to a temp file store and
+ *    runs one job on it in this process (runTraining over a FileStore, as the sandbox child does),
+ *    sampling `process.memoryUsage()` before, during (every 10 ms and at each epoch end; peak RSS
+ *    also from the kernel's maxRSS) and after. No worker setting bounds a job's dataset memory
+ *    (KILN_MAX_EPOCH_ROWS caps epochs × rows, not bytes), so the comparison that matters is the CSV's
+ *    size against the V8 heap: the loader streams the file and keeps only float32 values in typed
+ *    arrays outside the heap, so heapUsed stays flat however large the file is, while RSS grows with
+ *    the float32 data (the arrays, then the tensors made from them).
+ * 2. `reusedSandbox` — starts a whole Kiln (API + worker with its sandboxed child from dist/, real
+ *    Redis, temp file store; run `npm run build` first) and runs `jobs` small jobs one after another
+ *    through it, reading each job's `result.memory` (the child's pid, RSS, heapUsed and tfjs
+ *    numTensors once the job released its tensors).
+ */
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TrainingQueue } from '../api/services/training-queue';
+import { newJobIds } from '../core/ids';
+import type { Backend, TrainingResult } from '../core/queue-contract';
+import { FileStore } from '../store/file-store';
+import { startStack, waitForJob } from '../test/support/kiln-stack';
+import { selectBackend } from '../worker/tfjs/backend';
+import { tensorCount } from '../worker/tfjs/memory';
+import { loadDataset } from '../worker/training/load-dataset';
+import { runTraining } from '../worker/training/run-training';
+import { Redis } from 'ioredis';
+import { REDIS_URL } from '../test/support/redis';
+
+interface Options {
+  rows: number;
+  features: number;
+  epochs: number;
+  backend: Backend;
+  jobs: number;
+  large: boolean;
+  sandbox: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { rows: 400_000, features: 32, epochs: 1, backend: 'wasm', jobs: 30, large: true, sandbox: true };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const int = (): number => {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
+      return n;
+    };
+    if (flag === '--rows') opts.rows = int();
+    else if (flag === '--features') opts.features = int();
+    else if (flag === '--epochs') opts.epochs = int();
+    else if (flag === '--jobs') opts.jobs = int();
+    else if (flag === '--backend') opts.backend = argv[++i] as Backend;
+    else if (flag === '--skip-large') opts.large = false;
+    else if (flag === '--skip-jobs') opts.sandbox = false;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  return opts;
+}
+
+const MB = 1024 * 1024;
+const mb = (bytes: number) => Math.round((bytes / MB) * 10) / 10;
+
+interface Sample { rss: number; heapUsed: number; arrayBuffers: number }
+function sample(): Sample {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers };
+}
+const inMb = (s: Sample) => ({ rssMb: mb(s.rss), heapUsedMb: mb(s.heapUsed), arrayBuffersMb: mb(s.arrayBuffers) });
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Writes the CSV through a stream, so the bench itself never holds the text. */
+async function writeCsv(path: string, rows: number, features: number): Promise<void> {
+  const out = createWriteStream(path);
+  const header = [...Array.from({ length: features }, (_, j) => `f${j}`), 'label'].join(',') + '\n';
+  out.write(header);
+  const classes = ['alpha', 'beta', 'gamma'];
+  let state = 12345;
+  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
+  let chunk = '';
+  for (let r = 0; r < rows; r++) {
+    const k = r % 3;
+    const cells = Array.from({ length: features }, (_, j) => (k + (j % 3 === k ? 1.5 : 0) + rand()).toFixed(4));
+    chunk += cells.join(',') + ',' + classes[k] + '\n';
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+}
+
+async function largeCsv(opts: Options) {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-memory-'));
+  try {
+    // A FileStore keeps key `a/b/c` at `<dir>/a/b/c`.
+    const key = 'acme/datasets/large.csv';
+    mkdirSync(join(dir, 'acme', 'datasets'), { recursive: true });
+    await writeCsv(join(dir, key), opts.rows, opts.features);
+    const store = new FileStore(dir);
+    const csvBytes = statSync(join(dir, key)).size;
+
+    const choice = await selectBackend(opts.backend);
+    gc();
+    const before = sample();
+    let peak = before;
+    const take = () => {
+      const s = sample();
+      peak = { rss: Math.max(peak.rss, s.rss), heapUsed: Math.max(peak.heapUsed, s.heapUsed), arrayBuffers: Math.max(peak.arrayBuffers, s.arrayBuffers) };
+    };
+    const timer = setInterval(take, 10);
+    const { jobId, runId } = newJobIds();
+    const started = Date.now();
+    const result = await runTraining({
+      tenant: 'acme',
+      jobId,
+      runId,
+      createdAt: new Date().toISOString(),
+      spec: {
+        model: { inputShape: [opts.features], layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3, activation: 'softmax' }] },
+        compile: { optimizer: { name: 'adam', learningRate: 0.01 }, loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'] },
+        data: { uri: 'datasets/large.csv', labelColumn: 'label', validationSplit: 0.1, standardize: true },
+        fit: { epochs: opts.epochs, batchSize: 512, seed: 1 },
+      } as never,
+    }, {
+      store,
+      backend: choice.backend,
+      attempt: 1,
+      isCancelled: () => false,
+      reportProgress: async () => take(),
+      notifier: null,
+      log: () => undefined,
+      maxEpochRows: 0,
+    });
+    clearInterval(timer);
+    take();
+    const seconds = (Date.now() - started) / 1000;
+    gc();
+    const after = sample();
+    // Measured second so its leftovers do not inflate the job's `before`.
+    const loading = await liveHeapWhileLoading(store, csvBytes);
+    const floatBytes = opts.rows * (opts.features + 1) * 4;
+    return {
+      backend: choice.backend,
+      rows: opts.rows,
+      features: opts.features,
+      epochs: opts.epochs,
+      status: result.status,
+      accuracy: result.metrics.accuracy,
+      seconds: Math.round(seconds * 10) / 10,
+      csvMb: mb(csvBytes),
+      float32DataMb: mb(floatBytes),
+      before: inMb(before),
+      peak: { ...inMb(peak), maxRssMb: mb(process.resourceUsage().maxRSS * 1024) },
+      after: inMb(after),
+      // Sampled without forcing GC, so this includes parse garbage not yet collected; `loadingOnly`
+      // has the live figure.
+      heapUsedGrowthAtPeakMb: mb(peak.heapUsed - before.heapUsed),
+      rssGrowthAtPeakMb: mb(peak.rss - before.rss),
+      numTensorsAfter: tensorCount(),
+      loadingOnly: loading,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Loads the CSV alone, forcing a full GC before every sample (every 50 ms, between stream chunks),
+ * so the heap figure is what the loader keeps alive rather than garbage not yet collected.
+ */
+async function liveHeapWhileLoading(store: FileStore, csvBytes: number) {
+  gc();
+  const before = sample();
+  let peakLiveHeap = before.heapUsed;
+  let peakArrayBuffers = before.arrayBuffers;
+  const timer = setInterval(() => {
+    gc();
+    const s = sample();
+    peakLiveHeap = Math.max(peakLiveHeap, s.heapUsed);
+    peakArrayBuffers = Math.max(peakArrayBuffers, s.arrayBuffers);
+  }, 50);
+  const started = Date.now();
+  const data = await loadDataset({ uri: 'datasets/large.csv', labelColumn: 'label', validationSplit: 0.1, standardize: true }, {
+    loss: 'sparse_categorical_crossentropy',
+    tenant: 'acme',
+    storeUri: store.uri,
+    readObject: async (key) => (await store.getStream(key))?.stream ?? null,
+  });
+  clearInterval(timer);
+  const seconds = (Date.now() - started) / 1000;
+  const held = data.train.x.byteLength + data.train.y.byteLength + (data.validation ? data.validation.x.byteLength + data.validation.y.byteLength : 0);
+  return {
+    gcSampled: typeof (globalThis as { gc?: unknown }).gc === 'function',
+    seconds: Math.round(seconds * 10) / 10,
+    csvMb: mb(csvBytes),
+    typedArraysHeldMb: mb(held),
+    liveHeapBeforeMb: mb(before.heapUsed),
+    liveHeapPeakMb: mb(peakLiveHeap),
+    arrayBuffersPeakMb: mb(peakArrayBuffers),
+  };
+}
+
+async function reusedSandbox(opts: Options) {
+  const stack = await startStack({ name: 'bench-memory', env: { KILN_BACKEND: opts.backend, KILN_TENANT_SUBMISSIONS_PER_MINUTE: '0' } });
+  // startStack exports its settings to process.env for the sandboxed child; the queue prefix is one.
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new TrainingQueue(redis, process.env.KILN_QUEUE_PREFIX as string);
+  const perJob: Array<{ job: number; pid: number; rssMb: number; heapUsedMb: number; numTensors: number; seconds: number }> = [];
+  try {
+    for (let i = 1; i <= opts.jobs; i++) {
+      const started = Date.now();
+      const res = await fetch(`${stack.base}/v1/jobs`, {
+        method: 'POST',
+        headers: { ...stack.auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: { inputShape: [4], layers: [{ type: 'dense', units: 16, activation: 'relu' }, { type: 'dense', units: 3, activation: 'softmax' }] },
+          compile: { optimizer: { name: 'adam', learningRate: 0.02 }, loss: 'categorical_crossentropy', metrics: ['accuracy', 'f1'] },
+          data: { builtin: 'iris', validationSplit: 0.2, standardize: true },
+          fit: { epochs: 5, batchSize: 16, seed: i },
+          callbacks: { earlyStopping: { monitor: 'val_loss', patience: 2 }, modelCheckpoint: { filepath: 'e{epoch}', monitor: 'val_loss', saveBestOnly: true } },
+        }),
+      });
+      if (res.status !== 202) throw new Error(`POST /v1/jobs: ${res.status} ${await res.text()}`);
+      const { jobId } = (await res.json()) as { jobId: string };
+      const view = await waitForJob(stack, jobId, 120000);
+      if (view.status !== 'succeeded') throw new Error(`job ${i} ${view.status}: ${JSON.stringify(view.error)}`);
+      const result = (await queue.get(jobId))?.result as TrainingResult | null;
+      const m = result?.memory;
+      if (!m) throw new Error(`job ${i}: the result has no memory figures (is dist/ built?)`);
+      perJob.push({ job: i, pid: m.pid, rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), numTensors: m.numTensors, seconds: (Date.now() - started) / 1000 });
+    }
+  } finally {
+    await queue.close();
+    redis.disconnect();
+    await stack.close();
+  }
+  const first = perJob[0];
+  const last = perJob[perJob.length - 1];
+  return {
+    backend: opts.backend,
+    jobs: perJob.length,
+    sameProcess: perJob.every((j) => j.pid === first.pid),
+    first,
+    last,
+    rssGrowthMb: Math.round((last.rssMb - first.rssMb) * 10) / 10,
+    heapGrowthMb: Math.round((last.heapUsedMb - first.heapUsedMb) * 10) / 10,
+    numTensorsRange: [Math.min(...perJob.map((j) => j.numTensors)), Math.max(...perJob.map((j) => j.numTensors))],
+    rssMbSeries: perJob.map((j) => j.rssMb),
+    heapUsedMbSeries: perJob.map((j) => j.heapUsedMb),
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const out: Record<string, unknown> = { node: process.version, gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' };
+  if (opts.large) out.largeCsv = await largeCsv(opts);
+  if (opts.sandbox) out.reusedSandbox = await reusedSandbox(opts);
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
