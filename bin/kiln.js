@@ -9,6 +9,6 @@ require('../dist/cli/kiln.js')
     },
     (e) => {
       process.stderr.write(`kiln: ${e && e.stack ? e.stack : String(e)}\n`);
-      process.exitCode = 1;
+      process.exitCode = 3;
     },
   );

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '..');
-const SOURCE_DIRS = ['core', 'api', 'worker', 'store', 'cli'];
+const SOURCE_DIRS = ['core', 'api', 'worker', 'store', 'cli', 'client'];
 
 function sources(): string[] {
   const out: string[] = [];
@@ -64,7 +64,9 @@ test('dependencies point one way: api → core/store, worker → core/store, sto
     store: ['store', 'core'],
     api: ['api', 'core', 'store'],
     worker: ['worker', 'core', 'store'],
-    cli: ['cli', 'api', 'worker', 'core', 'store'],
+    cli: ['cli', 'client', 'api', 'worker', 'core', 'store'],
+    // The published client: only the generated contract types from core, nothing that does I/O.
+    client: ['client', 'core'],
   };
   const offenders: string[] = [];
   for (const f of files) {
@@ -83,7 +85,8 @@ test('core does no I/O', () => {
 });
 
 test('no barrel index.ts files and no import cycles', () => {
-  assert.deepEqual(files.filter((f) => f.endsWith('/index.ts')), []);
+  // client/index.ts is the package entry point (`exports`) and holds the client itself.
+  assert.deepEqual(files.filter((f) => f.endsWith('/index.ts') && f !== 'client/index.ts'), []);
   const graph = new Map(files.map((f) => [f, imports(f).map((s) => resolveLocal(f, s)).filter((t): t is string => t !== null)]));
   const state = new Map<string, 'visiting' | 'done'>();
   const cycles: string[] = [];
@@ -99,4 +102,16 @@ test('no barrel index.ts files and no import cycles', () => {
   };
   for (const f of files) visit(f, []);
   assert.deepEqual(cycles, []);
+});
+
+test('the client takes only the generated contract types from core (so it ships without the server code)', () => {
+  const offenders: string[] = [];
+  for (const f of files.filter((f) => top(f) === 'client')) {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    for (const m of text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?\s[^'"]*?from\s+['"]([^'"]+)['"]/g)) {
+      const target = resolveLocal(f, m[3]);
+      if (target && top(target) === 'core' && (target !== 'core/api.gen.ts' || !m[2])) offenders.push(`${f} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
 });
