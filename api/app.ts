@@ -17,6 +17,11 @@ import { callbackHandlers } from './routes/callbacks';
 import { healthHandlers } from './routes/health';
 import { deliveryHandlers } from './routes/deliveries';
 import { uiHandlers } from './routes/ui';
+import { registerRunPage } from './routes/run-page';
+import { registerOperatorRoutes } from './routes/operator';
+import { AdminAuth } from './plugins/admin-auth';
+import { AdminQueues } from './services/admin-queue';
+import { MetricsService } from './services/metrics-service';
 import { eventHandlers } from './routes/events';
 import { DeliveryService } from './services/delivery-service';
 import { WebhookQueue } from './services/webhook-queue';
@@ -75,7 +80,9 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   const runs = new RunService(store, jobs);
   const webhookQueue = new WebhookQueue(redis, config.queuePrefix);
   const deliveries = new DeliveryService(redis, webhookQueue, config.queuePrefix, jobs);
+  const adminQueues = new AdminQueues(redis, config.queuePrefix);
   app.addHook('onClose', async () => {
+    await adminQueues.close().catch(() => undefined);
     await queue.close().catch(() => undefined);
     await webhookQueue.close().catch(() => undefined);
     await store.close?.().catch(() => undefined);
@@ -92,5 +99,8 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
     ...uiHandlers(runs),
     ...eventHandlers(app, new JobEventService(new JobEventsQueue(redis, config.queuePrefix, (m, f) => app.log.warn(f, m)), jobs, runs, { log: (m, f) => app.log.warn(f, m) })),
   }, new ApiKeyAuth(config.apiKeys));
+  // Outside the contract: the run page for people, /metrics and /admin/queues for operators.
+  registerRunPage(app);
+  await registerOperatorRoutes(app, { metrics: new MetricsService(redis, config.queuePrefix, adminQueues), queues: adminQueues, auth: new AdminAuth(config.adminKey) });
   return app;
 }

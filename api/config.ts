@@ -24,6 +24,11 @@ export interface ApiConfig {
   submissionsPerMinute: TenantLimit;
   /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
   maxEpochRows: number;
+  /**
+   * Operator key (KILN_ADMIN_KEY) for `GET /metrics` and the `/admin/queues` dashboard. Unset:
+   * /metrics is open and the dashboard is not mounted.
+   */
+  adminKey: string | null;
 }
 
 /**
@@ -66,7 +71,11 @@ export function loadConfig(env: Record<string, string | undefined>, opts: { allo
     outbound: { hosts: [], cidrs: [] },
     submissionsPerMinute: p.tenantLimit(env, 'KILN_TENANT_SUBMISSIONS_PER_MINUTE', 120),
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
+    adminKey: env.KILN_ADMIN_KEY || null,
   };
+  if (config.adminKey !== null && (config.adminKey.length < 16 || /\s/.test(config.adminKey))) {
+    p.add('KILN_ADMIN_KEY', 'use 16 or more characters without spaces, e.g. KILN_ADMIN_KEY=$(openssl rand -hex 24)');
+  }
   const outbound = parseOutboundAllow(env.KILN_OUTBOUND_ALLOW);
   for (const problem of outbound.problems) p.add('KILN_OUTBOUND_ALLOW', problem);
   config.outbound = outbound.allow;

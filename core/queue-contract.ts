@@ -59,6 +59,7 @@ export interface TrainingResult {
   /**
    * The sandbox process after the job released its tensors: its pid, resident set and V8 heap in
    * bytes, and tfjs's live tensor count (flat from job to job when nothing leaks; bench/memory.ts).
+   * Taken after a full GC when the process runs with --expose-gc, otherwise as V8 left the heap.
    */
   memory?: { pid: number; rss: number; heapUsed: number; numTensors: number };
 }

@@ -13,6 +13,7 @@ import { createTrainingWorker } from './training-queue';
 import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
 import { recordInterruption } from './interruptions';
+import { WorkerMetrics, workerId } from './worker-metrics';
 
 
 /** Starts a worker; resolves to a function that stops it (waiting for running jobs up to the grace period). */
@@ -22,6 +23,8 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => log('warn', 'redis connection error', { err: err.message }));
   const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => log('warn', 'could not record a metric', { err: err.message }));
+  const stopHeartbeat = metrics.startHeartbeat(workerId(), config.backend);
   // Webhooks go through their own durable queue; this process also delivers them.
   const sender = new QueueWebhookSender({ connection, prefix: config.queuePrefix });
   const delivery = startWebhookDeliveryWorker({
@@ -43,11 +46,13 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
   }, {
     onCompleted: (job, result) => {
       log('info', 'job finished', { jobId: job.data.jobId, status: result.status, stopReason: result.stopReason });
+      void metrics.jobFinished(result.status);
       void events.completed(job.data, result);
     },
     onFailed: (job, error, final) => {
       log(final ? 'error' : 'warn', final ? 'job failed' : 'job attempt failed; will retry', { jobId: job.data?.jobId, error: error.message, attemptsMade: job.attemptsMade });
       if (final && job.data) void events.failed(job.data, error.message, job.attemptsMade);
+      if (final) void metrics.jobFinished('failed');
       if (!final && job.data) {
         // The child died under the job (BullMQ's "Unexpected exit code"), or a retryable fault ended it.
         const lost = /^Unexpected exit code/.test(error.message);
@@ -86,6 +91,7 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
         void worker.close(true);
       }
       await delivery.close();
+      await stopHeartbeat();
       await sender.close();
       await store.close?.();
       connection.disconnect();

@@ -18,6 +18,8 @@ import { CancelSignal } from './training/cancel-signal';
 import { HandBack, runTraining } from './training/run-training';
 import { acquireTenantSlot } from './tenant-slots';
 import { readInterruptions, recordInterruption } from './interruptions';
+import { MeteredStore } from './metered-store';
+import { WorkerMetrics, workerId } from './worker-metrics';
 
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
@@ -37,6 +39,7 @@ interface ChildState {
   backend: Backend;
   notifier: JobNotifier;
   redis: Redis;
+  metrics: WorkerMetrics;
 }
 
 let state: Promise<ChildState> | null = null;
@@ -51,7 +54,12 @@ async function init(): Promise<ChildState> {
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
   const notifier = new JobNotifier(new QueueWebhookSender({ connection, prefix: config.queuePrefix }), config.publicUrl, (msg, fields) => log(msg, fields as Record<string, unknown>));
-  return { config, store, backend: choice.backend, notifier, redis: connection };
+  // Operator metrics (GET /metrics on the API): this child's backend under its parent's id, and
+  // every store write timed.
+  const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => logger('warn', 'could not record a metric', { err: err.message }));
+  void metrics.backendSelected(workerId(process.ppid), choice.backend);
+  const metered = new MeteredStore(store, { stored: (ms) => void metrics.uploadStored(ms), failed: () => void metrics.uploadFailed() });
+  return { config, store: metered, backend: choice.backend, notifier, redis: connection, metrics };
 }
 
 let logger = createLog(process.env.LOG_LEVEL ?? 'info', { role: 'trainer' });
@@ -84,7 +92,7 @@ export function testCrashEpoch(tag: string | null, tags: Record<string, string> 
 }
 
 export default async function processTrainingJob(job: SandboxJob, token?: string): Promise<TrainingResult> {
-  const { config, store, backend, notifier, redis } = await (state ??= init().catch((err) => {
+  const { config, store, backend, notifier, redis, metrics } = await (state ??= init().catch((err) => {
     state = null;
     throw err;
   }));
@@ -116,10 +124,16 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
       }),
       maxEpochRows: config.maxEpochRows,
       notifier,
-      reportProgress: (p) => job.updateProgress(p),
+      reportProgress: (p) => {
+        if (p.epochMs !== undefined) void metrics.epochEnded(p.epochMs);
+        return job.updateProgress(p);
+      },
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
     });
-    // Measured once the job's tensors are released, so a leak shows as growth from job to job.
+    // Measured once the job's tensors are released, so a leak shows as growth from job to job. Under
+    // --expose-gc (which the child inherits from its parent, as in bench/memory.ts) a full GC comes
+    // first, so the figures are what the process keeps alive rather than garbage not yet collected.
+    (globalThis as { gc?: () => void }).gc?.();
     const { rss, heapUsed } = process.memoryUsage();
     return { ...result, memory: { pid: process.pid, rss, heapUsed, numTensors: tensorCount() } };
   } catch (err) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { releaseModelCaches } from './memory';
 
 /** Rows of one split as typed arrays (what dataset loading produces). */
 export interface ArraySplit {
@@ -38,6 +39,16 @@ export class TrainingSession {
     this.yVal = validation ? tf.tensor(validation.y, [validation.count, ...yShape], 'float32') : null;
   }
 
+  private epochBeganAt: number | null = null;
+
+  /**
+   * Milliseconds since the latest {@link trainEpoch} began, i.e. the epoch's wall time so far
+   * (training, validation, callbacks); `undefined` before the first epoch.
+   */
+  msSinceEpochBegan(): number | undefined {
+    return this.epochBeganAt === null ? undefined : performance.now() - this.epochBeganAt;
+  }
+
   get hasValidation(): boolean {
     return this.xVal !== null;
   }
@@ -47,6 +58,7 @@ export class TrainingSession {
    * epoch's training logs with tfjs's metric names.
    */
   async trainEpoch(epoch: number, batchSize: number, order: Uint32Array | null, hooks: BatchHooks): Promise<Record<string, number>> {
+    this.epochBeganAt = performance.now();
     const [xs, ys] = order
       ? tf.tidy(() => {
           const idx = tf.tensor1d(Int32Array.from(order), 'int32');
@@ -107,6 +119,8 @@ export class TrainingSession {
     for (const t of [this.x, this.y, this.xVal, this.yVal]) t?.dispose();
     // compileModel marks the optimizer as the model's, so this frees its slots (Adam moments, …) too.
     this.model.dispose();
+    // tfjs-layers' executor caches would otherwise keep this model's layer graph alive.
+    releaseModelCaches();
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type DeliverySummary,
   type WebhookDeliveryData,
 } from '../../core/webhook-contract';
+import { metricFields, metricsKeys } from '../../core/metrics-contract';
 
 export interface DeliveryLogOptions {
   /**
@@ -73,6 +74,8 @@ export class DeliveryLog {
       .ltrim(aKey, 0, this.cap - 1)
       .expire(sKey, this.ttl)
       .expire(aKey, this.ttl)
+      // Operator metrics (GET /metrics): every attempt, by outcome.
+      .hincrby(metricsKeys.counters(this.prefix), metricFields.webhookAttempt(line.outcome), 1)
       .exec();
     return attempt;
   }
