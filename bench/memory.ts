@@ -3,6 +3,7 @@
  *
  * Usage: node --openssl-legacy-provider --expose-gc --import tsx bench/memory.ts
  *          [--rows 400000] [--features 32] [--epochs 1] [--backend wasm] [--jobs 30] [--skip-large] [--skip-jobs]
+ *          [--heap-snapshot-at 5,25]
  *
  * 1. `largeCsv` — writes a CSV of `rows × features` (three string classes) to a temp file store and
  *    runs one job on it in this process (runTraining over a FileStore, as the sandbox child does),
@@ -15,10 +16,21 @@
  * 2. `reusedSandbox` — starts a whole Kiln (API + worker with its sandboxed child from dist/, real
  *    Redis, temp file store; run `npm run build` first) and runs `jobs` small jobs one after another
  *    through it, reading each job's `result.memory` (the child's pid, RSS, heapUsed and tfjs
- *    numTensors once the job released its tensors).
+ *    numTensors once the job released its tensors). BullMQ forks the child with this process's
+ *    execArgv, so under `--expose-gc` the child runs a full GC before it measures and the figures are
+ *    what it keeps alive from job to job; without the flag they include garbage V8 has not collected
+ *    yet (the heap then rises by a few MB a job until V8 decides to collect), and `childGcForced`
+ *    says so.
+ *
+ * `--heap-snapshot-at 5,25` (with `--skip-large`) has the child write a V8 heap snapshot after each
+ * listed job, for `bench/heap-diff.ts` to compare: run node with `--heapsnapshot-signal=SIGUSR2`
+ * (and `--diagnostic-dir=DIR` to choose where the files go; the child inherits both) and the bench
+ * signals the child, then waits for the file before the next job. Nothing in the worker changes:
+ * the snapshot comes from Node's own signal handler. Writing one raises the child's RSS for the rest
+ * of the run, so take RSS figures from a run without snapshots.
  */
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TrainingQueue } from '../api/services/training-queue';
@@ -41,10 +53,12 @@ interface Options {
   jobs: number;
   large: boolean;
   sandbox: boolean;
+  /** Jobs after which the child writes a heap snapshot. */
+  snapshotAt: number[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { rows: 400_000, features: 32, epochs: 1, backend: 'wasm', jobs: 30, large: true, sandbox: true };
+  const opts: Options = { rows: 400_000, features: 32, epochs: 1, backend: 'wasm', jobs: 30, large: true, sandbox: true, snapshotAt: [] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const int = (): number => {
@@ -59,6 +73,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--backend') opts.backend = argv[++i] as Backend;
     else if (flag === '--skip-large') opts.large = false;
     else if (flag === '--skip-jobs') opts.sandbox = false;
+    else if (flag === '--heap-snapshot-at') {
+      opts.snapshotAt = String(argv[++i] ?? '').split(',').map(Number);
+      if (!opts.snapshotAt.every((n) => Number.isInteger(n) && n > 0)) throw new Error('--heap-snapshot-at needs job numbers, e.g. 5,25');
+    }
     else throw new Error(`unknown flag ${flag}`);
   }
   return opts;
@@ -216,6 +234,7 @@ async function reusedSandbox(opts: Options) {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new TrainingQueue(redis, process.env.KILN_QUEUE_PREFIX as string);
   const perJob: Array<{ job: number; pid: number; rssMb: number; heapUsedMb: number; numTensors: number; seconds: number }> = [];
+  const snapshots: Array<{ job: number; file: string }> = [];
   try {
     for (let i = 1; i <= opts.jobs; i++) {
       const started = Date.now();
@@ -238,6 +257,7 @@ async function reusedSandbox(opts: Options) {
       const m = result?.memory;
       if (!m) throw new Error(`job ${i}: the result has no memory figures (is dist/ built?)`);
       perJob.push({ job: i, pid: m.pid, rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), numTensors: m.numTensors, seconds: (Date.now() - started) / 1000 });
+      if (opts.snapshotAt.includes(i)) snapshots.push({ job: i, file: await childHeapSnapshot(m.pid) });
     }
   } finally {
     await queue.close();
@@ -249,6 +269,8 @@ async function reusedSandbox(opts: Options) {
   return {
     backend: opts.backend,
     jobs: perJob.length,
+    // The child inherits --expose-gc from this process and then measures after a full GC.
+    childGcForced: typeof (globalThis as { gc?: unknown }).gc === 'function',
     sameProcess: perJob.every((j) => j.pid === first.pid),
     first,
     last,
@@ -257,11 +279,43 @@ async function reusedSandbox(opts: Options) {
     numTensorsRange: [Math.min(...perJob.map((j) => j.numTensors)), Math.max(...perJob.map((j) => j.numTensors))],
     rssMbSeries: perJob.map((j) => j.rssMb),
     heapUsedMbSeries: perJob.map((j) => j.heapUsedMb),
+    ...(snapshots.length ? { heapSnapshots: snapshots } : {}),
   };
+}
+
+/** Node's `--heapsnapshot-signal` and `--diagnostic-dir` from this process's flags (the child has the same). */
+function snapshotFlags(): { signal: NodeJS.Signals; dir: string } | null {
+  const flag = (name: string) => process.execArgv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+  const signal = flag('--heapsnapshot-signal');
+  return signal ? { signal: signal as NodeJS.Signals, dir: flag('--diagnostic-dir') ?? process.cwd() } : null;
+}
+
+/**
+ * Signals the child to write a heap snapshot (Node names it `Heap.<date>.<time>.<pid>.…`) and
+ * resolves to its path once the file has stopped growing, so the next job starts after it.
+ */
+async function childHeapSnapshot(pid: number): Promise<string> {
+  const flags = snapshotFlags() as { signal: NodeJS.Signals; dir: string };
+  const mine = () => readdirSync(flags.dir).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${pid}.`));
+  const before = new Set(mine());
+  process.kill(pid, flags.signal);
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = mine().find((f) => !before.has(f));
+    if (file) {
+      const size = statSync(join(flags.dir, file)).size;
+      if (size > 0 && size === last) return join(flags.dir, file);
+      last = size;
+    }
+    if (Date.now() > deadline) throw new Error(`no heap snapshot from pid ${pid} in ${flags.dir} after 120 s`);
+  }
 }
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.snapshotAt.length && !snapshotFlags()) throw new Error('--heap-snapshot-at needs node run with --heapsnapshot-signal=SIGUSR2 (and optionally --diagnostic-dir=DIR)');
   const out: Record<string, unknown> = { node: process.version, gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' };
   if (opts.large) out.largeCsv = await largeCsv(opts);
   if (opts.sandbox) out.reusedSandbox = await reusedSandbox(opts);
