@@ -179,8 +179,9 @@ export interface paths {
          * @description Loss and each metric per epoch (training solid, validation dashed), the learning rate on
          *     its own axis, vertical markers where a checkpoint improved, where the rate was cut and
          *     where training stopped, and the restored best epoch highlighted. Rendered from the run's
-         *     history and callback events on every request, so it follows a running job. Colours use
-         *     `currentColor` and a `prefers-color-scheme` media query.
+         *     history and callback events on every request, so it follows a running job. While the run
+         *     is in progress the epoch axis spans `spec.fit.epochs`; once it ended, the epochs that ran.
+         *     Colours use `currentColor` and a `prefers-color-scheme` media query.
          */
         get: operations["getRunCurves"];
         put?: never;
@@ -1431,7 +1432,18 @@ export interface operations {
     };
     getRunCurves: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Image width in pixels; the plot grows with it while the text keeps its size.
+                 * @example 960
+                 */
+                width?: number;
+                /**
+                 * @description Image height in pixels.
+                 * @example 400
+                 */
+                height?: number;
+            };
             header?: never;
             path: {
                 /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */

@@ -21,6 +21,21 @@ export interface CurvesInput {
    * `learning_rate`, else no rate line
    */
   initialLearningRate?: number;
+  /**
+   * Epochs the run is planned to train (`spec.fit.epochs`). While the run is in progress the x
+   * axis spans all of them, so it does not grow as epochs arrive; once the run ended (see
+   * `status`) it spans only the epochs that ran, so an early stop leaves no empty tail.
+   * @defaultValue the epochs that ran
+   */
+  plannedEpochs?: number;
+  /**
+   * The run's status (`queued`, `running`, `succeeded`, `failed`, `cancelled`). A terminal status,
+   * a `stopReason` or an `early_stopping` / `nan_terminated` event means the run ended.
+   * @defaultValue in progress, unless the events or `stopReason` say it stopped
+   */
+  status?: string;
+  /** Why training ended, when it did (the Run's `stopReason`). @defaultValue null */
+  stopReason?: string | null;
   /** Pixels, at least 320. @defaultValue 720 */
   width?: number;
   /** Pixels, at least 200. @defaultValue 360 */
@@ -50,6 +65,8 @@ const THEME = {
   dark: { bg: '#161b22', fg: '#e6edf3', checkpoint: '#3fb950', cut: '#a371f7', stop: '#ff7b72', band: '#d29922' },
 } as const;
 
+/** Statuses of a run that will log no more epochs. */
+const TERMINAL_STATUSES = new Set(['succeeded', 'failed', 'cancelled']);
 /** Logged keys that hold the learning rate: drawn on the right axis, never as a left-axis series. */
 const RATE_KEYS = new Set(['learning_rate', 'lr']);
 /** A generous advance of an 11px sans-serif character (DejaVu Sans: 5.3 on average, 7 for digits). */
@@ -146,6 +163,8 @@ const STYLE = (() => {
  * own background, so it reads on light and dark pages; inlined into a page (the run page), the
  * page's `--fg`/`--card` custom properties win. All selectors are scoped to `.kiln-curves`. With no
  * finished epoch the picture says so. Non-finite values break the line instead of appearing in it.
+ * Given `plannedEpochs`, a run in progress gets an x axis for all of them; an ended run, for the
+ * epochs that ran.
  */
 export function renderCurvesSvg(input: CurvesInput): string {
   const width = isFiniteNumber(input.width) ? Math.max(320, Math.round(input.width)) : 720;
@@ -159,8 +178,9 @@ export function renderCurvesSvg(input: CurvesInput): string {
   const history = [...rows.values()].sort((a, b) => a.epoch - b.epoch);
   const events = (input.events ?? []).filter((e): e is Record<string, unknown> => !!e && typeof e === 'object');
 
-  const open = (cls: string): string =>
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Training curves" class="${cls}" data-epochs="${history.length}">`
+  // `data-axis-epochs`: how many epochs the x axis has room for (0 … n − 1).
+  const open = (cls: string, axisEpochs = 0): string =>
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Training curves" class="${cls}" data-epochs="${history.length}" data-axis-epochs="${axisEpochs}">`
     + `<title>Training curves</title><style>${STYLE}</style><rect class="bg" width="${width}" height="${height}" rx="4"/>`;
 
   if (!history.length) {
@@ -208,7 +228,16 @@ export function renderCurvesSvg(input: CurvesInput): string {
 
   const lastEpoch = history[history.length - 1].epoch;
   // Events normally refer to logged epochs; one that runs ahead of the history still gets its place.
-  const xMax = Math.max(1, lastEpoch, ...markerList.map((m) => m.epoch), ...restored);
+  const dataMax = Math.max(1, lastEpoch, ...markerList.map((m) => m.epoch), ...restored);
+  // While the run goes on, the axis spans the planned epochs (so it does not grow under the
+  // reader's eyes); once it ended, only the epochs that ran (no empty tail after an early stop).
+  const ended = TERMINAL_STATUSES.has(String(input.status)) || (typeof input.stopReason === 'string' && input.stopReason !== '')
+    || markerList.some((m) => m.kind === 'stop');
+  const planned = epochIndex(input.plannedEpochs);
+  const inProgress = !ended && planned !== null && planned >= 1;
+  const xMax = inProgress ? Math.max(dataMax, planned - 1) : dataMax;
+  // The rate line holds to the last epoch drawn; while running, through the epoch in progress.
+  const rateEnd = inProgress ? Math.max(dataMax, Math.min(xMax, lastEpoch + 1)) : dataMax;
 
   // The learning rate as "rate from this epoch on" steps: the logged `learning_rate` (the rate an
   // epoch ran with) wins; otherwise the initial rate and the change events. LearningRateScheduler
@@ -226,7 +255,7 @@ export function renderCurvesSvg(input: CurvesInput): string {
     const logged = isFiniteNumber(h.logs.learning_rate) ? h.logs.learning_rate : h.logs.lr;
     if (isFiniteNumber(logged) && logged >= 0) steps.push({ epoch: h.epoch, rate: logged, rank: 2 });
   }
-  const rateSteps = steps.filter((s) => s.epoch <= xMax).sort((a, b) => a.epoch - b.epoch || a.rank - b.rank);
+  const rateSteps = steps.filter((s) => s.epoch <= rateEnd).sort((a, b) => a.epoch - b.epoch || a.rank - b.rank);
 
   // ---- scales and layout -----------------------------------------------------------------------
   const yTickCount = Math.max(2, Math.min(8, Math.floor((height - 90) / 50)));
@@ -284,7 +313,7 @@ export function renderCurvesSvg(input: CurvesInput): string {
   const ly = (v: number): number => (lrScale ? plotB - yInset - fraction(v, lrScale.lo, lrScale.hi) * (plotH - 2 * yInset) : plotB);
 
   // ---- drawing ---------------------------------------------------------------------------------
-  const out: string[] = [open('kiln-curves')];
+  const out: string[] = [open('kiln-curves', xMax + 1)];
 
   // Restored best epoch first so everything draws over the band; clamped to the plot area.
   for (const epoch of [...restored].sort((a, b) => a - b)) {
@@ -348,8 +377,8 @@ export function renderCurvesSvg(input: CurvesInput): string {
       if (current === null) { d = `M${px(x(s.epoch))} ${px(ly(s.rate))}`; current = s.rate; continue; }
       if (s.rate !== current) { d += `H${px(x(s.epoch))}V${px(ly(s.rate))}`; current = s.rate; }
     }
-    // The last rate holds to the end of the axis (for a running job: the epoch in progress).
-    d += `H${px(x(xMax))}`;
+    // The last rate holds to the last epoch (for a running job: the epoch in progress).
+    d += `H${px(x(rateEnd))}`;
     out.push(`<g class="lr-axis"><path class="axis axis-lr" d="M${plotR} ${plotT}V${plotB}"/>`);
     lrScale.ticks.forEach((v, i) => {
       out.push(`<path class="tick" d="M${plotR} ${px(ly(v))}h4"/>`);

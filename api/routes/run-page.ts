@@ -109,11 +109,22 @@ const SCRIPT = String.raw`
   }
 
   // ---- curves -------------------------------------------------------------------------------
-  var curves = { busy: false, again: false };
+  var curves = { busy: false, again: false, size: '' };
+  // The image is drawn at the card's width (the plot gets the room, the text keeps its size) and
+  // scales with the card (CSS width 100%) until the next redraw; a resize redraws it to fit.
+  function curvesSize() {
+    var box = $('curves');
+    var cs = getComputedStyle(box);
+    var w = Math.floor(box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight));
+    if (!(w > 0)) return '';
+    w = Math.min(4000, Math.max(320, w));
+    return '?width=' + w + '&height=' + Math.min(2000, Math.max(360, Math.round(w * 0.42)));
+  }
   function refreshCurves() {
     if (curves.busy) { curves.again = true; return Promise.resolve(); }
     curves.busy = true;
-    return api('/v1/runs/' + encodeURIComponent(runId) + '/curves.svg').then(function (r) { return r.text(); }).then(function (text) {
+    curves.size = curvesSize();
+    return api('/v1/runs/' + encodeURIComponent(runId) + '/curves.svg' + curves.size).then(function (r) { return r.text(); }).then(function (text) {
       var doc = new DOMParser().parseFromString(text, 'image/svg+xml');
       var svg = doc.documentElement;
       if (!svg || svg.nodeName !== 'svg' || doc.getElementsByTagName('parsererror').length) throw new Error('the curves are not an SVG image');
@@ -398,6 +409,13 @@ const SCRIPT = String.raw`
     void load();
   });
   $('forget-key').addEventListener('click', function () { askForKey('Key forgotten. Enter a key to view the run again.'); });
+  var resizeTimer = null;
+  window.addEventListener('resize', function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      if (key && !$('content').hidden && $('curves').firstChild && curvesSize() !== curves.size) void refreshCurves();
+    }, 250);
+  });
 
   key = readKey();
   if (!/^run_[0-9A-Za-z]{10,40}$/.test(runId)) showError('This is not a run URL: expected /runs/run_…');
@@ -427,7 +445,7 @@ a { color: var(--accent); }
 .status[data-status=cancelled] { color: var(--warn); border-color: var(--warn); }
 #live { margin: 0; font-size: .85rem; color: var(--accent); } #live::before { content: "● "; }
 #curves { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .5rem; overflow-x: auto; min-height: 3rem; }
-#curves svg { max-width: 100%; height: auto; display: block; }
+#curves svg { width: 100%; height: auto; display: block; }
 ol#timeline { list-style: none; padding: 0; margin: 0; border-left: 2px solid var(--line); }
 ol#timeline li { display: grid; grid-template-columns: 5.5rem 10rem 1fr; gap: .6rem; padding: .25rem .6rem; }
 ol#timeline .epoch { color: var(--muted); font-variant-numeric: tabular-nums; }

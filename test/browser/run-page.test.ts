@@ -94,6 +94,25 @@ test('a finished run: status, curves with the early-stop marker at the stop epoc
   const lossPts = points((await page.locator('#curves svg path[data-series="loss"]').getAttribute('d'))!);
   assert.ok(Math.abs(Number(await marker.getAttribute('x1')) - lossPts[2][0]) < 0.2, 'the stop marker is drawn at epoch 2\'s x');
   assert.equal(await page.locator('#curves svg rect.restored').getAttribute('data-epoch'), '0', 'the restored best epoch is highlighted');
+  assert.equal(await page.locator('#curves svg').getAttribute('data-axis-epochs'), '3', 'stopped early: the axis spans the 3 epochs that ran, not the 30 planned');
+  // The picture is drawn for the card's width (text at its own 11px, not blown up) and fills it, undistorted.
+  const fit = await page.evaluate(() => {
+    const box = document.getElementById('curves')!;
+    const svg = box.querySelector('svg')!;
+    const cs = getComputedStyle(box);
+    const r = svg.getBoundingClientRect();
+    return {
+      inner: box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight),
+      drawnW: r.width, drawnH: r.height,
+      w: Number(svg.getAttribute('width')), h: Number(svg.getAttribute('height')),
+      text: svg.querySelector('text.tick-x')!.getBoundingClientRect().height,
+    };
+  });
+  assert.ok(fit.inner > 800, `a wide card: ${fit.inner}`);
+  assert.ok(Math.abs(fit.drawnW - fit.inner) <= 1, `the image fills the card: ${fit.drawnW} of ${fit.inner}`);
+  assert.ok(Math.abs(fit.w - fit.inner) <= 1, `drawn at the card's width, not scaled up from 720: ${fit.w}`);
+  assert.ok(Math.abs(fit.drawnH / fit.drawnW - fit.h / fit.w) < 0.01, 'not distorted');
+  assert.ok(fit.text < 16, `labels keep their size: ${fit.text}px`);
 
   // Timeline: the decisions in order, early stop and restore at epoch 2.
   await page.locator('#timeline li[data-type="early_stopping"]').waitFor();
@@ -161,6 +180,7 @@ test('a running run follows the job live: more epochs appear, then the cancellat
   await page.locator('#status[data-status="running"]').waitFor();
   await page.locator('#live[data-mode="stream"]').waitFor({ state: 'visible' });
   await page.locator('#curves svg path[data-series="loss"]').waitFor();
+  assert.equal(await page.locator('#curves svg').getAttribute('data-axis-epochs'), '2000', 'a running job\'s axis spans the planned epochs');
   const firstDone = Number(await page.locator('#progress').getAttribute('data-epochs-done'));
   const firstPoints = await seriesPoints(page, 'loss');
   // Epoch events arrive over the stream; each one redraws the curves.
@@ -185,6 +205,11 @@ test('a running run follows the job live: more epochs appear, then the cancellat
   await page.locator('#status[data-status="cancelled"]').waitFor({ timeout: 20_000 });
   await page.locator('#live').waitFor({ state: 'hidden' });
   assert.equal(await page.locator('#stop-reason').getAttribute('data-stop-reason'), 'cancelled');
+  // Ended: the final redraw spans only the epochs that ran.
+  await page.waitForFunction(() => {
+    const svg = document.querySelector('#curves svg');
+    return !!svg && svg.getAttribute('data-axis-epochs') === svg.getAttribute('data-epochs');
+  }, undefined, { timeout: 10_000 });
   // The timeline merged the manifest's events and the stream's replay of them without doubles.
   const checkpointEpochs = await page.$$eval('#timeline li[data-type="checkpoint_saved"]', (ls) => ls.map((l) => l.getAttribute('data-epoch')));
   assert.ok(checkpointEpochs.length >= 2);

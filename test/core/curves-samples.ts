@@ -107,4 +107,20 @@ export const longRun: CurvesInput = {
   initialLearningRate: 1e-4,
 };
 
-export const SAMPLES = { finished, stopOnLastEpoch, oneEpoch, noEpochs, nonFinite, longRun } as const;
+/**
+ * A running job four epochs into a planned 2000 (the run page's live scenario): the x axis spans
+ * all 2000, so the curves sit at its left end and four-digit epoch labels run along it.
+ */
+export const runningLong: CurvesInput = {
+  history: [1.2, 0.9, 0.8, 0.72].map((loss, epoch) => ({ epoch, logs: { loss, val_loss: loss + 0.1, accuracy: 0.3 + epoch * 0.1 } })),
+  events: [
+    { type: 'checkpoint_saved', epoch: 0, path: 'e', weightsOnly: false, best: best(1.3) },
+    { type: 'checkpoint_saved', epoch: 3, path: 'e', weightsOnly: false, best: best(0.82) },
+  ],
+  initialLearningRate: 0.02,
+  plannedEpochs: 2000,
+  status: 'running',
+  stopReason: null,
+};
+
+export const SAMPLES = { finished, stopOnLastEpoch, oneEpoch, noEpochs, nonFinite, longRun, runningLong } as const;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 // XML parser (the one the run page uses) load every sample.
 import { validate } from 'fast-xml-parser';
 import { renderCurvesSvg, type CurvesInput } from '../../core/curves-svg';
-import { finished, longRun, noEpochs, nonFinite, oneEpoch, SAMPLES, stopOnLastEpoch } from './curves-samples';
+import { finished, longRun, noEpochs, nonFinite, oneEpoch, runningLong, SAMPLES, stopOnLastEpoch } from './curves-samples';
 
 interface El { name: string; attrs: Record<string, string>; text: string; parent: number }
 
@@ -169,7 +169,7 @@ test('drawing order: the restored band under the curves, the markers over them',
 });
 
 test('defect 1: a marker on the last (or first) epoch is clear of every axis line, inside the plot', () => {
-  for (const [name, input] of Object.entries({ finished, stopOnLastEpoch, longRun, nonFinite })) {
+  for (const [name, input] of Object.entries({ finished, stopOnLastEpoch, longRun, nonFinite, runningLong })) {
     const els = parseSvg(renderCurvesSvg(input));
     const { l, r, t, b } = plotArea(els);
     const axisXs = [l, r];
@@ -420,4 +420,69 @@ test('robustness: escaped names, XML-illegal characters, retried epochs, repeate
   assert.equal(ys.size, 1);
   const { t, b } = plotArea(flat);
   assert.ok(Math.abs([...ys][0] - (t + b) / 2) < 1, 'a constant series sits mid-plot');
+});
+
+test('plannedEpochs: a running job\'s x axis spans the planned epochs; an ended or early-stopped run spans the epochs that ran', () => {
+  const history = [0, 1, 2, 3, 4].map((epoch) => ({ epoch, logs: { loss: 1 / (epoch + 1), val_loss: 1.1 / (epoch + 1) } }));
+  const running: CurvesInput = { history, events: [], initialLearningRate: 0.01, plannedEpochs: 50, status: 'running', stopReason: null };
+
+  /** The epoch at the right end of the plot, read off the geometry: epochs are evenly spaced and the inset is the same on both sides. */
+  const axisEnd = (els: El[]): number => {
+    const { l, r } = plotArea(els);
+    const xs = subpaths(seriesPath(els, 'loss')!.attrs.d)[0].map((p) => p[0]);
+    const epochW = (xs[xs.length - 1] - xs[0]) / (xs.length - 1);
+    const inset = xs[0] - l;
+    return (r - inset - xs[0]) / epochW;
+  };
+
+  const live = parseSvg(renderCurvesSvg(running));
+  assert.equal(live[0].attrs['data-epochs'], '5');
+  assert.equal(live[0].attrs['data-axis-epochs'], '50');
+  assert.ok(Math.abs(axisEnd(live) - 49) < 0.1, `the axis ends at epoch 49: ${axisEnd(live)}`);
+  const { l, r } = plotArea(live);
+  const lossXs = subpaths(seriesPath(live, 'loss')!.attrs.d)[0].map((p) => p[0]);
+  assert.ok(lossXs[4] - l < (r - l) * 0.15, 'five of fifty epochs take the left tenth of the plot');
+  const ticks = byClass(live, 'tick-x').map((e) => Number(e.text));
+  assert.ok(Math.max(...ticks) >= 40 && Math.max(...ticks) <= 49, `epoch labels run to the planned end: ${ticks.join(' ')}`);
+  // The known rate holds through the epoch in progress (5), not across the empty rest of the axis.
+  const lrEnd = Number(/H([\d.]+)$/.exec(byClass(live, 'lr')[0].attrs.d)![1]);
+  assert.ok(Math.abs(lrEnd - (lossXs[4] + (lossXs[4] - lossXs[3]))) < 0.2, `rate line ends at epoch 5: ${lrEnd}`);
+  assertFiniteNumbers(live);
+
+  // The axis does not grow as epochs arrive: one more epoch keeps the same scale.
+  const next = parseSvg(renderCurvesSvg({ ...running, history: [...history, { epoch: 5, logs: { loss: 0.15, val_loss: 0.17 } }] }));
+  assert.equal(next[0].attrs['data-axis-epochs'], '50');
+  assert.deepEqual(subpaths(seriesPath(next, 'loss')!.attrs.d)[0].slice(0, 5).map((p) => p[0]), lossXs, 'earlier epochs keep their x');
+  // Without a status the run counts as in progress.
+  assert.equal(parseSvg(renderCurvesSvg({ ...running, status: undefined }))[0].attrs['data-axis-epochs'], '50');
+
+  // Ended: by status, by stopReason, by an early-stopping or NaN stop event. Exactly the picture
+  // of the same run without a plan: the last epoch at the right end, no empty tail.
+  const unplanned = renderCurvesSvg({ history, events: [], initialLearningRate: 0.01 });
+  for (const status of ['succeeded', 'failed', 'cancelled']) {
+    const svg = renderCurvesSvg({ ...running, status, stopReason: status === 'succeeded' ? 'completed' : status === 'failed' ? 'error' : 'cancelled' });
+    assert.equal(svg, unplanned, status);
+    const els = parseSvg(svg);
+    assert.equal(els[0].attrs['data-axis-epochs'], '5', status);
+    assert.ok(Math.abs(axisEnd(els) - 4) < 0.1, `${status}: the axis ends at the last epoch: ${axisEnd(els)}`);
+  }
+  assert.equal(parseSvg(renderCurvesSvg({ ...running, stopReason: 'max_runtime' }))[0].attrs['data-axis-epochs'], '5', 'a stopReason ends the run');
+  for (const type of ['early_stopping', 'nan_terminated']) {
+    // run.json may still say `running` after the stop event, before the final status is written.
+    const stopped = parseSvg(renderCurvesSvg({ ...running, events: [{ type, epoch: 4 }] }));
+    assert.equal(stopped[0].attrs['data-axis-epochs'], '5', type);
+    assert.ok(Math.abs(axisEnd(stopped) - 4) < 0.1, `${type}: no empty tail: ${axisEnd(stopped)}`);
+    const { r: sr } = plotArea(stopped);
+    assert.ok(Number(byClass(stopped, 'marker-stop')[0].attrs.x1) >= sr - 24, 'the stop marker sits at the right end');
+  }
+
+  // A plan smaller than what ran, or nonsense, never shrinks or breaks the axis.
+  for (const plannedEpochs of [3, 0, -5, 2.5, Number.NaN, Infinity]) {
+    const els = parseSvg(renderCurvesSvg({ ...running, plannedEpochs }));
+    assert.equal(els[0].attrs['data-axis-epochs'], '5', String(plannedEpochs));
+    assertFiniteNumbers(els);
+  }
+  // No epochs yet: still the empty picture, whatever the plan.
+  const empty = parseSvg(renderCurvesSvg({ ...running, history: [] }));
+  assert.ok(classes(empty[0]).includes('empty'));
 });
