@@ -37,6 +37,16 @@ export interface UploaderOptions {
    * @defaultValue 64 MiB
    */
   maxQueuedBytes?: number;
+  /**
+   * Uploads in flight at once. With 1, objects are stored strictly in enqueue order. With more,
+   * uploads start in enqueue order, except that a write waits for the earlier writes to its key
+   * (so a key's writes land in enqueue order) while later keys go ahead; objects under different
+   * keys may finish out of order, so a pointer must await the `stored` of what it names before it
+   * is enqueued. Over a store with latency this is what keeps the uploader ahead of training (at
+   * 200 ms a request, one at a time is 5 objects a second).
+   * @defaultValue 1
+   */
+  concurrency?: number;
   /** @defaultValue `{ retries: 6, baseDelayMs: 250, maxDelayMs: 8000 }` */
   retry?: UploaderRetryOptions;
   /** Called before each retry, e.g. to log it. Must not throw. */
@@ -79,6 +89,8 @@ export interface UploaderStats {
 
 interface Item {
   key: string;
+  /** Whether its upload has begun. */
+  started: boolean;
   body: Buffer;
   opts: PutOptions | undefined;
   /** Whether the budget has let this item's caller go on. Admitted items form a prefix of the queue. */
@@ -92,14 +104,17 @@ interface Item {
 const MiB = 1024 * 1024;
 
 /**
- * Uploads a run's artifacts in the background, one at a time, in the order they were enqueued,
- * so the training loop never waits on the network except to bound memory.
+ * Uploads a run's artifacts in the background, in the order they were enqueued (one at a time by
+ * default, `concurrency` at once if asked), so the training loop never waits on the network
+ * except to bound memory.
  *
- * Order is the guarantee that makes pointers safe: enqueue a checkpoint's `model.json` and
- * `weights.bin`, then `best.json`, and `best.json` is written only after both are stored. After
- * an upload fails for good (retries exhausted, or an error that is not `STORE_UNAVAILABLE`),
- * nothing further is uploaded — a later pointer could otherwise name a missing checkpoint — and
- * every later upload, and every `flush()`, rejects with that failure as the cause.
+ * With the default concurrency of 1, order is the guarantee that makes pointers safe: enqueue a
+ * checkpoint's `model.json` and `weights.bin`, then `best.json`, and `best.json` is written only
+ * after both are stored. With a higher concurrency only writes to the same key keep their order,
+ * so a pointer is enqueued once the `stored` promises of what it names have resolved. After an
+ * upload fails for good (retries exhausted, or an error that is not `STORE_UNAVAILABLE`), no
+ * further upload starts — a later pointer could otherwise name a missing checkpoint — and every
+ * later upload, and every `flush()`, rejects with that failure as the cause.
  *
  * Memory is bounded by `maxQueuedBytes`: `enqueue` resolves once the object is admitted, which is
  * at once unless the objects ahead of it fill the budget. Callers that enqueue concurrently are
@@ -117,6 +132,7 @@ const MiB = 1024 * 1024;
 export class Uploader {
   private readonly store: ArtifactStore;
   private readonly maxQueuedBytes: number;
+  private readonly concurrency: number;
   private readonly retries: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -124,15 +140,15 @@ export class Uploader {
   private readonly random: () => number;
 
   /**
-   * Every enqueued object not yet settled, in call order, the head being uploaded. Objects enter
-   * at call time, before their caller is admitted, so concurrent callers cannot overtake each other.
+   * Every enqueued object not yet settled, in call order. Objects enter at call time, before their
+   * caller is admitted, so concurrent callers cannot overtake each other.
    */
   private readonly queue: Item[] = [];
   private queuedBytes = 0;
   /** Bytes of admitted items still in the queue: what the budget bounds. */
   private admittedBytes = 0;
   private admittedCount = 0;
-  private running = false;
+  private inFlight = 0;
   private failure: KilnError | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly counters = { uploaded: 0, uploadedBytes: 0, retries: 0, failures: 0, skipped: 0 };
@@ -140,12 +156,14 @@ export class Uploader {
   constructor(store: ArtifactStore, opts: UploaderOptions = {}) {
     this.store = store;
     this.maxQueuedBytes = opts.maxQueuedBytes ?? 64 * MiB;
+    this.concurrency = opts.concurrency ?? 1;
     this.retries = opts.retry?.retries ?? 6;
     this.baseDelayMs = opts.retry?.baseDelayMs ?? 250;
     this.maxDelayMs = opts.retry?.maxDelayMs ?? 8000;
     this.onRetry = opts.onRetry;
     this.random = opts.random ?? Math.random;
     if (!(this.maxQueuedBytes > 0)) throw new KilnError('BAD_REQUEST', `Uploader maxQueuedBytes must be > 0, got ${this.maxQueuedBytes}.`);
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new KilnError('BAD_REQUEST', `Uploader concurrency must be an integer ≥ 1, got ${this.concurrency}.`);
     if (!Number.isInteger(this.retries) || this.retries < 0) throw new KilnError('BAD_REQUEST', `Uploader retry.retries must be an integer ≥ 0, got ${this.retries}.`);
   }
 
@@ -175,10 +193,10 @@ export class Uploader {
     // A failure also reaches flush() and stats(); this handler only keeps an unobserved
     // `stored` from counting as an unhandled rejection and crashing the process.
     stored.catch(() => undefined);
-    this.queue.push({ key, body: bytes, opts, admitted: false, admit, refuse, resolve, reject });
+    this.queue.push({ key, body: bytes, opts, started: false, admitted: false, admit, refuse, resolve, reject });
     this.queuedBytes += bytes.length;
     this.admitWaiting();
-    void this.drain();
+    this.pump();
     await admitted;
     return { key, bytes: bytes.length, stored };
   }
@@ -188,7 +206,7 @@ export class Uploader {
    * stored; rejects when any upload has failed for good. The run must not finish before this.
    */
   async flush(): Promise<void> {
-    if (this.queue.length > 0 || this.running) {
+    if (this.queue.length > 0) {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
     if (this.failure !== undefined) throw this.failure;
@@ -201,7 +219,7 @@ export class Uploader {
 
   /** Lets callers go on, in queue order, while their objects fit in the budget. */
   private admitWaiting(): void {
-    // After a failure the drain loop refuses the rest, so waiting callers get the error.
+    // After a failure pump() refuses the rest, so waiting callers get the error.
     while (this.failure === undefined && this.admittedCount < this.queue.length) {
       const next = this.queue[this.admittedCount];
       // An object bigger than the whole budget would never fit; it goes in once nothing else is admitted.
@@ -213,45 +231,68 @@ export class Uploader {
     }
   }
 
-  private async drain(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const item = this.queue[0];
-        if (this.failure !== undefined) {
-          this.counters.skipped++;
-          const skipped = this.skipError(item.key);
-          item.refuse(skipped);
-          item.reject(skipped);
-        } else {
-          try {
-            await this.upload(item);
-            this.counters.uploaded++;
-            this.counters.uploadedBytes += item.body.length;
-            item.resolve();
-          } catch (e) {
-            this.counters.failures++;
-            this.failure = e instanceof KilnError
-              ? e
-              : new KilnError('INTERNAL', `Uploading ${item.key} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-            item.reject(this.failure);
-          }
-        }
-        this.queue.shift();
-        this.queuedBytes -= item.body.length;
-        if (item.admitted) {
-          this.admittedCount--;
-          this.admittedBytes -= item.body.length;
-        }
-        this.admitWaiting();
+  /** Starts uploads in queue order while there is room in flight; after a failure, refuses the rest. */
+  private pump(): void {
+    for (let i = 0; i < this.queue.length && this.inFlight < this.concurrency;) {
+      const item = this.queue[i];
+      if (item.started) {
+        i++;
+        continue;
       }
-    } finally {
-      this.running = false;
+      if (this.failure !== undefined) {
+        this.counters.skipped++;
+        const skipped = this.skipError(item.key);
+        item.refuse(skipped);
+        item.reject(skipped);
+        this.remove(item);
+        continue;
+      }
+      // Admitted items are a prefix of the queue.
+      if (!item.admitted) break;
+      // A key's writes land in enqueue order; other keys go ahead meanwhile.
+      if (this.queue.slice(0, i).some((earlier) => earlier.key === item.key)) {
+        i++;
+        continue;
+      }
+      item.started = true;
+      this.inFlight++;
+      void this.run(item);
+      i++;
+    }
+    if (this.queue.length === 0 && this.inFlight === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  private async run(item: Item): Promise<void> {
+    try {
+      await this.upload(item);
+      this.counters.uploaded++;
+      this.counters.uploadedBytes += item.body.length;
+      item.resolve();
+    } catch (e) {
+      this.counters.failures++;
+      const failure = e instanceof KilnError
+        ? e
+        : new KilnError('INTERNAL', `Uploading ${item.key} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      this.failure ??= failure;
+      item.reject(failure);
+    }
+    this.inFlight--;
+    this.remove(item);
+    this.pump();
+  }
+
+  private remove(item: Item): void {
+    this.queue.splice(this.queue.indexOf(item), 1);
+    this.queuedBytes -= item.body.length;
+    if (item.admitted) {
+      this.admittedCount--;
+      this.admittedBytes -= item.body.length;
+    }
+    this.admitWaiting();
   }
 
   private async upload(item: Item): Promise<void> {

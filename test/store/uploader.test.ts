@@ -111,6 +111,68 @@ describe('Uploader ordering', () => {
   });
 });
 
+describe('Uploader concurrency', () => {
+  const starts = (store: ControlledStore) => store.events.filter((e) => e.startsWith('start:')).map((e) => e.slice('start:'.length));
+
+  it('keeps up to `concurrency` uploads in flight, started in enqueue order', async () => {
+    const store = new ControlledStore();
+    store.hold = true;
+    const up = new Uploader(store, { concurrency: 3 });
+    for (const key of ['a', 'b', 'c', 'd', 'e']) await up.enqueue(key, key);
+    await tick();
+    assert.deepEqual(starts(store), ['a', 'b', 'c']);
+    assert.equal(await store.releaseNext(), 'a');
+    await tick();
+    assert.deepEqual(starts(store), ['a', 'b', 'c', 'd']);
+    for (let i = 0; i < 4; i++) await store.releaseNext();
+    await up.flush();
+    assert.deepEqual(starts(store), ['a', 'b', 'c', 'd', 'e']);
+    assert.equal(store.maxInFlight, 3);
+    assert.equal(up.stats().uploaded, 5);
+  });
+
+  it('stores writes to the same key in enqueue order, the later one starting after the earlier is stored, other keys going ahead', async () => {
+    const store = new ControlledStore();
+    store.hold = true;
+    const up = new Uploader(store, { concurrency: 4 });
+    await up.enqueue('r/run.json', 'v1');
+    await up.enqueue('r/ckpt/weights.bin', 'w');
+    await up.enqueue('r/run.json', 'v2');
+    await up.enqueue('r/logs/log.csv', 'csv');
+    await tick();
+    // The second run.json waits for the first; the log behind it goes ahead.
+    assert.deepEqual(starts(store), ['r/run.json', 'r/ckpt/weights.bin', 'r/logs/log.csv']);
+    assert.equal(await store.releaseNext(), 'r/run.json');
+    await tick();
+    assert.deepEqual(starts(store), ['r/run.json', 'r/ckpt/weights.bin', 'r/logs/log.csv', 'r/run.json']);
+    for (let i = 0; i < 3; i++) await store.releaseNext();
+    await up.flush();
+    assert.equal(store.objects.get('r/run.json')?.toString(), 'v2');
+  });
+
+  it('starts nothing after a failure, lets uploads already in flight finish, and rejects the rest', async () => {
+    const store = new ControlledStore();
+    store.hold = true;
+    store.failNext('a', new KilnError('INTERNAL', 'access denied'));
+    const up = new Uploader(store, { concurrency: 2 });
+    const a = await up.enqueue('a', 'x');
+    const b = await up.enqueue('b', 'y');
+    const c = await up.enqueue('c', 'z');
+    assert.equal(await store.releaseNext(), 'a');
+    await rejectsWithCode(a.stored, 'INTERNAL', /access denied/);
+    assert.equal(await store.releaseNext(), 'b');
+    await b.stored;
+    await rejectsWithCode(c.stored, 'INTERNAL', /earlier upload failed/);
+    await rejectsWithCode(up.flush(), 'INTERNAL', /access denied/);
+    assert.deepEqual(starts(store), ['a', 'b']);
+    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 1, uploadedBytes: 1, retries: 0, failures: 1, skipped: 1 });
+  });
+
+  it('rejects a concurrency below 1', () => {
+    assert.throws(() => new Uploader(new ControlledStore(), { concurrency: 0 }), (e: unknown) => isKilnError(e) && e.code === 'BAD_REQUEST');
+  });
+});
+
 describe('Uploader memory budget', () => {
   it('makes enqueue wait while the queue is over budget, and only then', async () => {
     const store = new ControlledStore();

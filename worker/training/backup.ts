@@ -110,6 +110,8 @@ export async function readLatestBackup(store: ArtifactStore, tenant: string, run
  */
 export class BackupWriter {
   private chain: Promise<void> = Promise.resolve();
+  /** Deletions of old versions, kept off `chain` so the next pointer does not wait for them. */
+  private pruning: Promise<void> = Promise.resolve();
   private lastSavedAt: number;
   private lastEpoch: number | null = null;
   /** Versions known to be in the store, oldest first. */
@@ -168,7 +170,7 @@ export class BackupWriter {
       await Promise.all(uploads.map((u) => u.stored));
       await (await this.uploader.enqueue(backupPointerKey(this.tenant, this.runId), JSON.stringify(pointer), { contentType: 'application/json' })).stored;
       if (!this.versions.includes(keys.version)) this.versions.push(keys.version);
-      await this.prune(2);
+      this.pruning = this.pruning.then(() => this.prune(2));
     });
     // A failed upload surfaces at flush(); this keeps it from being an unhandled rejection now.
     this.chain.catch(() => undefined);
@@ -182,11 +184,13 @@ export class BackupWriter {
   /** Training is over: with deleteCheckpoint, removes the pointer and then every version. */
   async finish(): Promise<void> {
     await this.chain.catch(() => undefined);
+    await this.pruning;
     if (!this.settings.enabled || !this.settings.deleteCheckpoint || !this.store.delete) return;
     try {
       await this.store.delete(backupPointerKey(this.tenant, this.runId));
       const prefix = backupPrefix(this.tenant, this.runId);
-      for (const o of await this.store.list(prefix)) await this.store.delete(o.key);
+      const del = this.store.delete.bind(this.store);
+      await Promise.all((await this.store.list(prefix)).map((o) => del(o.key)));
     } catch (err) {
       this.log('could not delete the backup', { err: (err as Error).message });
     }
@@ -198,7 +202,9 @@ export class BackupWriter {
       const version = this.versions.shift()!;
       const prefix = backupKeys(this.tenant, this.runId, version).prefix;
       try {
-        for (const o of await this.store.list(prefix)) await this.store.delete(o.key);
+        // In parallel: one request's latency per version rather than one per file.
+        const del = this.store.delete.bind(this.store);
+        await Promise.all((await this.store.list(prefix)).map((o) => del(o.key)));
       } catch (err) {
         this.log('could not delete an old backup', { version, err: (err as Error).message });
       }

@@ -65,6 +65,8 @@ export class HandBack extends Error {
 }
 
 const EXTRA_METRICS = ['precision', 'recall', 'f1', 'auc'];
+/** Store requests a run keeps in flight; at 200 ms a request one at a time is 5 objects a second. */
+const UPLOAD_CONCURRENCY = 8;
 
 /**
  * Trains one job end to end: loads the data, builds the model, runs the epochs with the job's
@@ -75,7 +77,8 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
   const { spec, tenant, runId } = job;
   const startedAt = new Date();
   const seed = spec.fit.seed ?? seedFromId(job.jobId);
-  const uploader = new Uploader(deps.store, {});
+  // Several uploads in flight keep a store with latency ahead of the epochs (pointers await what they name).
+  const uploader = new Uploader(deps.store, { concurrency: UPLOAD_CONCURRENCY });
   const manifest = new RunManifest(job, deps.backend, startedAt);
 
   const finish = async (result: TrainingResult): Promise<TrainingResult> => {
@@ -108,8 +111,15 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
   }
   manifest.interruptions = (await deps.interruptions?.()) ?? [];
   const model = buildModel(spec.model, { seed });
-  compileModel(model, spec.compile);
-  const session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
+  let session: TrainingSession;
+  try {
+    compileModel(model, spec.compile);
+    session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
+  } catch (err) {
+    // The sandbox is reused: a job that fails before training must not leave its variables behind.
+    model.dispose();
+    throw err;
+  }
   try {
     await uploader.enqueue(runManifestKey(tenant, runId), manifest.json(), { contentType: 'application/json' });
 
@@ -335,8 +345,10 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       // after fit), beside the best checkpoint.
       const final = await serializeModel(model, modelMetadata);
       const keys = checkpointKeys(tenant, runId, 'final', checkpointVersion(deps.attempt, 1));
-      await uploader.enqueue(keys.modelJson, JSON.stringify(final.modelJson), { contentType: 'application/json' });
-      await uploader.enqueue(keys.weightsBin, final.weights, { contentType: 'application/octet-stream' });
+      const finalJson = await uploader.enqueue(keys.modelJson, JSON.stringify(final.modelJson), { contentType: 'application/json' });
+      const finalWeights = await uploader.enqueue(keys.weightsBin, final.weights, { contentType: 'application/octet-stream' });
+      // run.json names the final model only once it is stored (uploads may finish out of order).
+      await Promise.all([finalJson.stored, finalWeights.stored]);
       manifest.addArtifact({ kind: 'checkpoint', key: keys.prefix.replace(/\/$/, ''), epoch: lastEpoch });
       manifest.finalKey = keys.prefix.replace(/\/$/, '');
     }

@@ -122,6 +122,15 @@ test('histograms use TensorFlow\'s default buckets with empty runs collapsed', (
   assert.equal(got.bucket.reduce((a, b) => a + b, 0), 500);
 });
 
+test('values exactly on, just below and just above every edge land in TensorFlow\'s bucket', () => {
+  const edges = referenceEdges().filter((e) => Math.abs(e) < DBL_MAX);
+  const values = edges.flatMap((e) => (e === 0 ? [0, 5e-13, -5e-13] : [e, e * (1 - 1e-15), e * (1 + 1e-15)]));
+  const got = histogramOf(values);
+  const expected = referenceHistogram(values);
+  assert.deepEqual(got.bucketLimit, expected.bucketLimit);
+  assert.deepEqual(got.bucket, expected.bucket);
+});
+
 test('a single zero lands in [0, 1e-12), worked out by hand from histogram.cc', () => {
   const h = histogramOf([0]);
   assert.deepEqual(h.bucketLimit, [0, 1e-12, DBL_MAX]);
