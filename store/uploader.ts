@@ -85,6 +85,8 @@ export interface UploaderStats {
   failures: number;
   /** Uploads never tried because an earlier one had failed for good. */
   skipped: number;
+  /** Uploads dropped because a newer write to the same key was enqueued before they started. */
+  superseded: number;
 }
 
 interface Item {
@@ -151,7 +153,7 @@ export class Uploader {
   private inFlight = 0;
   private failure: KilnError | undefined;
   private idleWaiters: Array<() => void> = [];
-  private readonly counters = { uploaded: 0, uploadedBytes: 0, retries: 0, failures: 0, skipped: 0 };
+  private readonly counters = { uploaded: 0, uploadedBytes: 0, retries: 0, failures: 0, skipped: 0, superseded: 0 };
 
   constructor(store: ArtifactStore, opts: UploaderOptions = {}) {
     this.store = store;
@@ -173,6 +175,9 @@ export class Uploader {
    * in which case it waits for room. The returned `stored` promise settles when the object is in
    * the store.
    *
+   * A write to a key whose previous write is still waiting replaces that write (its `stored`
+   * settles with this one's): the store ends up with the newest object either way.
+   *
    * The uploader keeps `body` itself, not a copy: do not modify it after enqueueing. Rejects at
    * once for an invalid key; rejects, and the object is never uploaded, when an earlier upload
    * has failed for good.
@@ -193,6 +198,16 @@ export class Uploader {
     // A failure also reaches flush() and stats(); this handler only keeps an unobserved
     // `stored` from counting as an unhandled rejection and crashing the process.
     stored.catch(() => undefined);
+    // Objects are written whole, so a queued write that has not started yet is superseded by this
+    // one: it is dropped and settles with it. A run rewrites run.json, the CSV and its TensorBoard
+    // files every epoch; over a slow store this keeps them current instead of epochs behind.
+    const older = this.queue.find((item) => item.key === key && !item.started);
+    if (older) {
+      this.counters.superseded++;
+      this.remove(older);
+      older.admit();
+      stored.then(older.resolve, older.reject);
+    }
     this.queue.push({ key, body: bytes, opts, started: false, admitted: false, admit, refuse, resolve, reject });
     this.queuedBytes += bytes.length;
     this.admitWaiting();

@@ -83,7 +83,7 @@ describe('Uploader ordering', () => {
     await up.flush();
     assert.deepEqual(store.events, keys.flatMap((k) => [`start:${k}`, `end:${k}`]));
     assert.equal(store.maxInFlight, 1);
-    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 20, uploadedBytes: keys.join('').length, retries: 0, failures: 0, skipped: 0 });
+    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 20, uploadedBytes: keys.join('').length, retries: 0, failures: 0, skipped: 0, superseded: 0 });
   });
 
   it('starts best.json only after the checkpoint files it names are stored', async () => {
@@ -150,6 +150,46 @@ describe('Uploader concurrency', () => {
     assert.equal(store.objects.get('r/run.json')?.toString(), 'v2');
   });
 
+  it('drops a queued write superseded by a newer write to the same key; the older settles with the newer', async () => {
+    const store = new ControlledStore();
+    store.hold = true;
+    const up = new Uploader(store);
+    await up.enqueue('r/ckpt/weights.bin', 'w');
+    const v1 = await up.enqueue('r/run.json', 'v1');
+    const csv1 = await up.enqueue('r/logs/log.csv', 'a');
+    const v2 = await up.enqueue('r/run.json', 'v2');
+    const v3 = await up.enqueue('r/run.json', 'v3');
+    const csv2 = await up.enqueue('r/logs/log.csv', 'a\nb');
+    let v1Settled = false;
+    void v1.stored.then(() => { v1Settled = true; });
+    for (let i = 0; i < 3; i++) await store.releaseNext();
+    await up.flush();
+    await Promise.all([v1.stored, v2.stored, v3.stored, csv1.stored, csv2.stored]);
+    assert.ok(v1Settled);
+    // Each key written once, with its newest body, after the checkpoint ahead of them.
+    assert.deepEqual(starts(store), ['r/ckpt/weights.bin', 'r/run.json', 'r/logs/log.csv']);
+    assert.equal(store.objects.get('r/run.json')?.toString(), 'v3');
+    assert.equal(store.objects.get('r/logs/log.csv')?.toString(), 'a\nb');
+    assert.equal(up.stats().superseded, 3);
+  });
+
+  it('never drops a write already in flight: the newer one follows it', async () => {
+    const store = new ControlledStore();
+    store.hold = true;
+    const up = new Uploader(store);
+    const v1 = await up.enqueue('r/run.json', 'v1');
+    await tick();
+    const v2 = await up.enqueue('r/run.json', 'v2');
+    await store.releaseNext();
+    await v1.stored;
+    await tick();
+    await store.releaseNext();
+    await v2.stored;
+    assert.deepEqual(starts(store), ['r/run.json', 'r/run.json']);
+    assert.equal(store.objects.get('r/run.json')?.toString(), 'v2');
+    assert.equal(up.stats().superseded, 0);
+  });
+
   it('starts nothing after a failure, lets uploads already in flight finish, and rejects the rest', async () => {
     const store = new ControlledStore();
     store.hold = true;
@@ -165,7 +205,7 @@ describe('Uploader concurrency', () => {
     await rejectsWithCode(c.stored, 'INTERNAL', /earlier upload failed/);
     await rejectsWithCode(up.flush(), 'INTERNAL', /access denied/);
     assert.deepEqual(starts(store), ['a', 'b']);
-    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 1, uploadedBytes: 1, retries: 0, failures: 1, skipped: 1 });
+    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 1, uploadedBytes: 1, retries: 0, failures: 1, skipped: 1, superseded: 0 });
   });
 
   it('rejects a concurrency below 1', () => {
@@ -256,7 +296,7 @@ describe('Uploader retries and failures', () => {
     await rejectsWithCode(up.enqueue('r/later', 'x'), 'INTERNAL', /earlier upload failed/);
     assert.equal(store.objects.has('r/best.json'), false);
     assert.equal(store.events.filter((e) => e === 'start:r/ckpt/weights.bin').length, 1);
-    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 0, uploadedBytes: 0, retries: 0, failures: 1, skipped: 2 });
+    assert.deepEqual(up.stats(), { queued: 0, queuedBytes: 0, uploaded: 0, uploadedBytes: 0, retries: 0, failures: 1, skipped: 2, superseded: 0 });
   });
 
   it('wraps a non-Kiln error from a store as INTERNAL with its cause', async () => {
