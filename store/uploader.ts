@@ -91,6 +91,8 @@ export interface UploaderStats {
 
 interface Item {
   key: string;
+  /** Settles when this object is stored (or when the newer write that superseded it is). */
+  stored: Promise<void>;
   /** Whether its upload has begun. */
   started: boolean;
   body: Buffer;
@@ -208,7 +210,7 @@ export class Uploader {
       older.admit();
       stored.then(older.resolve, older.reject);
     }
-    this.queue.push({ key, body: bytes, opts, started: false, admitted: false, admit, refuse, resolve, reject });
+    this.queue.push({ key, stored, body: bytes, opts, started: false, admitted: false, admit, refuse, resolve, reject });
     this.queuedBytes += bytes.length;
     this.admitWaiting();
     this.pump();
@@ -225,6 +227,15 @@ export class Uploader {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  /**
+   * Resolves when everything enqueued so far is stored (later objects are not waited for);
+   * rejects when one of them fails for good. A pointer that must not get ahead of other writes —
+   * BackupAndRestore's `latest.json` and the TensorBoard files of the epochs it covers — awaits it.
+   */
+  storedSoFar(): Promise<void> {
+    return Promise.all(this.queue.map((item) => item.stored)).then(() => undefined);
   }
 
   /** A snapshot of the counters. */

@@ -162,12 +162,17 @@ export class BackupWriter {
       ...(blobs.bestWeights ? [await this.uploader.enqueue(keys.bestWeights, blobs.bestWeights, { contentType: 'application/octet-stream' })] : []),
       await this.uploader.enqueue(keys.state, JSON.stringify(state), { contentType: 'application/json' }),
     ];
+    // Everything queued before this backup (TensorBoard event files, checkpoints of the same
+    // epoch) must be stored before latest.json names it: a resume only rewinds files, it cannot
+    // bring back bytes that never reached the store.
+    const earlier = this.uploader.storedSoFar();
+    earlier.catch(() => undefined);
     this.lastSavedAt = Date.now();
     this.lastEpoch = epoch;
     const pointer: BackupPointer = { version: keys.version, attempt: this.attempt, epoch, savedAt: state.savedAt };
     // latest.json moves only after every file of its version is stored, and in backup order.
     this.chain = this.chain.then(async () => {
-      await Promise.all(uploads.map((u) => u.stored));
+      await Promise.all([...uploads.map((u) => u.stored), earlier]);
       await (await this.uploader.enqueue(backupPointerKey(this.tenant, this.runId), JSON.stringify(pointer), { contentType: 'application/json' })).stored;
       if (!this.versions.includes(keys.version)) this.versions.push(keys.version);
       this.pruning = this.pruning.then(() => this.prune(2));

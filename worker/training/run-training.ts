@@ -15,7 +15,7 @@ import type { JsonValue } from '../../core/callbacks/callback-state';
 import { kerasLogName } from '../../core/compile-spec';
 import { logsToWire, type Backend, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../../core/queue-contract';
 import type { ArtifactStore } from '../../store/artifact-store';
-import { bestPointerKey, checkpointKeys, checkpointVersion, logKey, runManifestKey, tensorboardKey } from '../../store/run-layout';
+import { bestPointerKey, checkpointKeys, checkpointVersion, logKey, runManifestKey, tensorboardKey, tensorboardPrefix } from '../../store/run-layout';
 import { Uploader } from '../../store/uploader';
 import { buildModel } from '../tfjs/build-model';
 import { compileModel } from '../tfjs/compile-model';
@@ -110,6 +110,12 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     deps.log('resuming from backup', { version: restored.pointer.version, epoch: restored.state.epoch });
   }
   manifest.interruptions = (await deps.interruptions?.()) ?? [];
+  if (spec.callbacks?.tensorBoard) {
+    // Before this attempt writes any event file: the stored files must hold exactly the epochs the
+    // backup covers (none without one), or epochs would show twice after the resume.
+    const tbState = restored ? tensorBoardState(restored.state.callbacks) : undefined;
+    await reconcileTensorBoardFiles(deps.store, tenant, runId, tbState ?? null, deps.log);
+  }
   const model = buildModel(spec.model, { seed });
   let session: TrainingSession;
   try {
@@ -234,12 +240,6 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       callbacks.restore(s.callbacks);
       const es = callbacks instanceof CallbackList ? callbacks.find(EarlyStopping) : undefined;
       if (es && restored.bestWeights) es.adoptBestWeights(handle.decodeSnapshot(restored.bestWeights));
-      const tbState = Object.entries((s.callbacks as { callbacks?: Record<string, JsonValue> }).callbacks ?? {}).find(([k]) => k.endsWith(':TensorBoard'))?.[1];
-      if (tbState) {
-        await rewindTensorBoardFiles(tbState, async (path) => deps.store.get(tensorboardKey(tenant, runId, path)), async (path, content) => {
-          await uploader.enqueue(tensorboardKey(tenant, runId, path), content, { contentType: 'application/octet-stream' });
-        });
-      }
       // The stored log and manifest may hold epochs after the backup: rewrite both as of the backup.
       const csv = callbacks.find(CSVLogger);
       if (csv && csv.content.length > 0) await uploader.enqueue(logKey(tenant, runId, csvFilename), csv.content, { contentType: 'text/csv' });
@@ -502,4 +502,32 @@ class RunManifest {
     };
     return JSON.stringify(run);
   }
+}
+
+function tensorBoardState(callbackStates: JsonValue): JsonValue | undefined {
+  return Object.entries((callbackStates as { callbacks?: Record<string, JsonValue> }).callbacks ?? {}).find(([k]) => k.endsWith(':TensorBoard'))?.[1];
+}
+
+/**
+ * Makes the run's stored TensorBoard files match a backup's TensorBoard state: files the backup
+ * knows are cut back to their size then, and every other file (written by an attempt after the
+ * backup, or by an attempt that made none) is deleted. With no state, all are deleted: the
+ * attempt starts from epoch 0 and writes them anew.
+ */
+async function reconcileTensorBoardFiles(store: ArtifactStore, tenant: string, runId: string, state: JsonValue | null, log: TrainingDeps['log']): Promise<void> {
+  const prefix = tensorboardPrefix(tenant, runId);
+  const keep = new Map<string, number>();
+  if (state) {
+    await rewindTensorBoardFiles(state, async (path) => store.get(tensorboardKey(tenant, runId, path)), async (path, content) => {
+      await store.put(tensorboardKey(tenant, runId, path), content, { contentType: 'application/octet-stream' });
+    }, (path, size) => keep.set(path, size));
+  }
+  const stale = (await store.list(prefix)).filter((o) => !keep.has(o.key.slice(prefix.length)));
+  if (stale.length === 0) return;
+  if (!store.delete) {
+    log('cannot delete stale TensorBoard files: the store has no delete', { files: stale.length });
+    return;
+  }
+  const remove = store.delete.bind(store);
+  await Promise.all(stale.map((o) => remove(o.key)));
 }

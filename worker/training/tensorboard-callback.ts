@@ -16,6 +16,11 @@ export class TensorBoard extends Callback {
   private readonly logger: TensorBoardLogger;
   private readonly files = new Map<string, Buffer[]>();
   private readonly dirty = new Set<string>();
+  /**
+   * Event files of earlier attempts, with their sizes at the backup this run resumed from: a resume
+   * starts new files, and the older ones must stay known to every later backup.
+   */
+  private earlierFiles: { [path: string]: number } = {};
   private globalStep = 0;
 
   constructor(
@@ -47,7 +52,7 @@ export class TensorBoard extends Callback {
    * so epochs logged after the backup are not in the logs twice.
    */
   override state(): JsonValue {
-    const sizes: { [path: string]: number } = {};
+    const sizes: { [path: string]: number } = { ...this.earlierFiles };
     for (const [path, parts] of this.files) sizes[path] = parts.reduce((n, b) => n + b.length, 0);
     return { globalStep: this.globalStep, logger: this.logger.state() as unknown as JsonValue, sizes };
   }
@@ -57,6 +62,10 @@ export class TensorBoard extends Callback {
     this.logger.restore(s.logger as unknown as TensorBoardLoggerState);
     this.logger.onTrainBegin();
     this.globalStep = int(s.globalStep, 'TensorBoard.globalStep');
+    this.earlierFiles = {};
+    for (const [path, size] of Object.entries(stateObject(s.sizes, this.name))) {
+      if (typeof size === 'number') this.earlierFiles[path] = size;
+    }
     this.files.clear();
     this.dirty.clear();
   }
@@ -85,9 +94,11 @@ export async function rewindTensorBoardFiles(
   state: JsonValue,
   read: (relativePath: string) => Promise<Buffer | null>,
   write: (relativePath: string, content: Buffer) => Promise<void>,
+  known: (relativePath: string, size: number) => void = () => undefined,
 ): Promise<void> {
   const sizes = stateObject(stateObject(state, 'TensorBoard').sizes, 'TensorBoard');
   for (const [path, size] of Object.entries(sizes)) {
+    if (typeof size === 'number') known(path, size);
     const bytes = await read(path);
     if (bytes && typeof size === 'number' && bytes.length > size) await write(path, bytes.subarray(0, size));
   }
