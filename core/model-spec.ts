@@ -68,6 +68,27 @@ interface LayerInfo {
   kerasDefaults?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Remembers a pure string function's answers: every POST converts the same few layer types and
+ * option names. Bounded (entries and their length), since the inputs come from requests.
+ */
+function memo(fn: (s: string) => string, max = 2000): (s: string) => string {
+  const seen = new Map<string, string>();
+  return (s) => {
+    let out = seen.get(s);
+    if (out === undefined) {
+      out = fn(s);
+      if (seen.size < max && s.length <= 64) seen.set(s, out);
+    }
+    return out;
+  };
+}
+
+/** `MaxPooling2D`, `max_pooling2d` and `maxPooling2d` all squash to `maxpooling2d`. */
+const squash = memo((s) => s.toLowerCase().replace(/_/g, ''));
+
+const toSnake = memo((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase());
+
 const BASE_KEYS = ['name', 'trainable', 'dtype', 'batch_input_shape'] as const;
 const WEIGHTED = ['activation', 'use_bias', 'kernel_initializer', 'bias_initializer', 'kernel_regularizer', 'bias_regularizer', 'activity_regularizer', 'kernel_constraint', 'bias_constraint'];
 const CONV = ['filters', 'kernel_size', 'strides', 'padding', 'data_format', 'dilation_rate', ...WEIGHTED];
@@ -480,7 +501,7 @@ function listLayer(raw: unknown, ptr: string, where: string, counts: Map<string,
   }
   if (!ok) return INVALID;
   for (const [key, value] of Object.entries(info.kerasDefaults ?? {})) {
-    if (config[key] === undefined) config[key] = structuredClone(value);
+    if (config[key] === undefined) config[key] = cloneJson(value);
   }
   if (info.className === 'GRU' && config.reset_after === undefined) config.reset_after = false;
   if (typeof config.name !== 'string') {
@@ -935,13 +956,16 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
-/** `MaxPooling2D`, `max_pooling2d` and `maxPooling2d` all squash to `maxpooling2d`. */
-function squash(s: string): string {
-  return s.toLowerCase().replace(/_/g, '');
-}
 
-function toSnake(s: string): string {
-  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+/** A copy of a JSON value (the layer tables' defaults), cheaper than structuredClone. */
+function cloneJson<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = cloneJson(v);
+    return out as T;
+  }
+  return value;
 }
 
 function toCamel(s: string): string {

@@ -21,19 +21,27 @@ redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}
 `;
 
+const ADMIT_COMMAND = 'kilnSubmissionAdmit';
+type AdmitCommand = (key: string, windowMs: number, max: number, member: string) => Promise<[number, number]>;
+
 /** Per-tenant submissions per minute (`KILN_TENANT_SUBMISSIONS_PER_MINUTE`); over it, a 429 with Retry-After. */
 export class SubmissionLimiter {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly limit: TenantLimit,
-  ) {}
+  ) {
+    // EVALSHA (ioredis falls back to EVAL once if Redis lacks the script) instead of sending the
+    // script's text with every POST.
+    if (!(ADMIT_COMMAND in redis)) redis.defineCommand(ADMIT_COMMAND, { numberOfKeys: 1, lua: ADMIT });
+  }
 
   /** Records `jobId` against the tenant's minute, or throws RATE_LIMITED. */
   async admit(tenant: string, jobId: string): Promise<void> {
     const max = limitFor(this.limit, tenant);
     if (max <= 0) return;
-    const [admitted, waitMs] = (await this.redis.eval(ADMIT, 1, kilnKeys.tenantSubmissions(this.prefix, tenant), WINDOW_MS, max, jobId)) as [number, number];
+    const admit = (this.redis as unknown as Record<typeof ADMIT_COMMAND, AdmitCommand>)[ADMIT_COMMAND];
+    const [admitted, waitMs] = await admit.call(this.redis, kilnKeys.tenantSubmissions(this.prefix, tenant), WINDOW_MS, max, jobId);
     if (admitted === 1) return;
     const retryAfter = Math.max(1, Math.ceil(waitMs / 1000));
     throw new KilnError('RATE_LIMITED', `tenant ${tenant} may submit ${max} jobs per minute and has reached that; nothing was queued, retry after ${retryAfter} s`, { retryAfter });

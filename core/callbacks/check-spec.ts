@@ -300,6 +300,31 @@ export function checkCallbacks(spec: SchemaCallbacksSpec | undefined, ctx: Callb
   return out;
 }
 
+// Clients resubmit the same few filepath templates: parse each once (bounded, since they come
+// from requests). Only the parts and the spec checks are kept; both are pure.
+const TEMPLATE_CACHE_MAX = 1000;
+const parsedTemplates = new Map<string, readonly TemplatePart[]>();
+const specChecks = new Map<string, string | null>();
+
+function parseTemplateOnce(filepath: string): readonly TemplatePart[] {
+  let parts = parsedTemplates.get(filepath);
+  if (parts === undefined) {
+    parts = parseTemplate(filepath);
+    if (parsedTemplates.size < TEMPLATE_CACHE_MAX && filepath.length <= 256) parsedTemplates.set(filepath, parts);
+  }
+  return parts;
+}
+
+function checkSpecOnce(spec: string, kind: 'int' | 'float', conversion: string | undefined): string | null {
+  const key = `${kind}\u0000${conversion ?? ''}\u0000${spec}`;
+  let err = specChecks.get(key);
+  if (err === undefined) {
+    err = checkSpec(spec, kind, conversion);
+    if (specChecks.size < TEMPLATE_CACHE_MAX && spec.length <= 64) specChecks.set(key, err);
+  }
+  return err;
+}
+
 function checkTemplate(filepath: string, byBatch: boolean, available: Set<string>, ptr: string, out: FieldProblem[]): void {
   if (filepath.startsWith('/') || filepath.includes('\\') || filepath.split('/').includes('..') || filepath.endsWith('/')) {
     out.push({ pointer: ptr, detail: "must be a relative path under the run's checkpoints/: no leading '/', no '..' segment, no '\\', not ending in '/'" });
@@ -309,9 +334,9 @@ function checkTemplate(filepath: string, byBatch: boolean, available: Set<string
     out.push({ pointer: ptr, detail: "'final' is where Kiln keeps the model as training leaves it; choose another name, e.g. 'last' or 'epoch-{epoch:02d}'" });
     return;
   }
-  let parts: TemplatePart[];
+  let parts: readonly TemplatePart[];
   try {
-    parts = parseTemplate(filepath);
+    parts = parseTemplateOnce(filepath);
   } catch (e) {
     if (e instanceof PyFormatError) return void out.push({ pointer: ptr, detail: `${e.message}; write fields like {epoch:02d} or {val_loss:.4f}, and '{{' / '}}' for literal braces` });
     throw e;
@@ -331,7 +356,7 @@ function checkTemplate(filepath: string, byBatch: boolean, available: Set<string
       out.push({ pointer: ptr, detail: `field {${f.name}} is not logged${byBatch ? ' in the batch logs' : ''}; use {epoch}${byBatch ? ', {batch}' : ''} or one of: ${[...available].sort().join(', ')}` });
       continue;
     }
-    const err = checkSpec(f.spec, kind, f.conversion);
+    const err = checkSpecOnce(f.spec, kind, f.conversion);
     if (err) out.push({ pointer: ptr, detail: `field {${f.name}:${f.spec}}: ${err} (${f.name} is ${kind === 'int' ? 'an int' : 'a float'})` });
   }
 }

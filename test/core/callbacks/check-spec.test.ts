@@ -79,3 +79,17 @@ test('checkCallbacks uses the pointer base it is given', () => {
   const [p] = checkCallbacks({ earlyStopping: { patience: -1 } }, WITH_VAL, '/spec/callbacks');
   assert.equal(p.pointer, '/spec/callbacks/earlyStopping/patience');
 });
+
+test('checkCallbacks answers a repeated filepath template the same way for each job, though it parses it once', () => {
+  const spec = (filepath: string, saveFreq?: number) => ({ modelCheckpoint: { filepath, ...(saveFreq ? { saveFreq } : {}) } }) as SchemaCallbacksSpec;
+  for (let round = 0; round < 3; round++) {
+    // Same template, different logs: the metric check follows the job, not the cache.
+    assert.deepEqual(checkCallbacks(spec('m-{val_accuracy:.3f}'), WITH_VAL), []);
+    assert.match(checkCallbacks(spec('m-{val_accuracy:.3f}'), NO_VAL)[0]?.detail ?? '', /field \{val_accuracy\} is not logged/);
+    assert.match(checkCallbacks(spec('m-{val_accuracy:.3f}', 10), WITH_VAL)[0]?.detail ?? '', /not logged in the batch logs/);
+    // Same spec, different kinds: 02d fits the int epoch, not the float loss.
+    assert.deepEqual(checkCallbacks(spec('m-{epoch:02d}'), WITH_VAL), []);
+    assert.match(checkCallbacks(spec('m-{loss:02d}'), WITH_VAL)[0]?.detail ?? '', /Unknown format code 'd' for object of type 'float'/);
+    assert.match(checkCallbacks(spec('m-{epoch'), WITH_VAL)[0]?.detail ?? '', /Single '\{'/);
+  }
+});
