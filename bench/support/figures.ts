@@ -1,4 +1,5 @@
 /** Small helpers shared by the bench scripts: flags, order statistics, a seeded generator. */
+import { mulberry32 } from '../../core/random';
 
 /** The value below which `p` (0–100) percent of `values` lie (nearest rank); NaN for none. */
 export function percentile(values: number[], p: number): number {
@@ -44,12 +45,5 @@ export function parseFlags<T extends Record<string, number>>(argv: string[], nam
 
 /** mulberry32: a reproducible uniform [0, 1) generator for bench data. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }

@@ -4,6 +4,8 @@
  * how many random numbers weight initialisation consumed.
  */
 
+import { mulberry32 } from '../../core/random';
+
 /** Finaliser of MurmurHash3: spreads every input bit over the output, so nearby seeds diverge. */
 function mix32(h: number): number {
   h ^= h >>> 16;
@@ -25,14 +27,7 @@ export const SPLIT_STREAM = 1;
  * Different streams of one seed give unrelated sequences.
  */
 export function seededRandom(seed: number, stream: number): () => number {
-  let state = mix32((seed >>> 0) ^ mix32(stream >>> 0) ^ 0x9e3779b9);
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(mix32((seed >>> 0) ^ mix32(stream >>> 0) ^ 0x9e3779b9));
 }
 
 /** Fisher–Yates shuffle of `values` in place using `random`. */
