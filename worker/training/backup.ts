@@ -191,13 +191,21 @@ export class BackupWriter {
     await this.chain.catch(() => undefined);
     await this.pruning;
     if (!this.settings.enabled || !this.settings.deleteCheckpoint || !this.store.delete) return;
-    try {
-      await this.store.delete(backupPointerKey(this.tenant, this.runId));
-      const prefix = backupPrefix(this.tenant, this.runId);
-      const del = this.store.delete.bind(this.store);
-      await Promise.all((await this.store.list(prefix)).map((o) => del(o.key)));
-    } catch (err) {
-      this.log('could not delete the backup', { err: (err as Error).message });
+    const del = this.store.delete.bind(this.store);
+    const prefix = backupPrefix(this.tenant, this.runId);
+    // Deletes are idempotent, so a store fault (an error, or a reset after the delete happened) is
+    // answered by listing again and deleting what is still there, a few rounds, with backoff after
+    // a failed one.
+    for (let round = 1; round <= FINISH_DELETE_ROUNDS; round++) {
+      try {
+        await del(backupPointerKey(this.tenant, this.runId));
+        const left = await this.store.list(prefix);
+        if (left.length === 0) return;
+        await Promise.all(left.map((o) => del(o.key)));
+      } catch (err) {
+        if (round === FINISH_DELETE_ROUNDS) this.log('could not delete the backup', { err: (err as Error).message });
+        else await new Promise((r) => setTimeout(r, 200 * 2 ** round));
+      }
     }
   }
 
@@ -216,6 +224,9 @@ export class BackupWriter {
     }
   }
 }
+
+/** Rounds of list-and-delete `finish()` makes before it leaves a backup behind (and logs it). */
+const FINISH_DELETE_ROUNDS = 5;
 
 /** Orders versions by epoch, then attempt. */
 function compareVersions(a: string, b: string): number {
