@@ -21,7 +21,10 @@ test('fault sample: child kill, parent kill, S3 faults, Redis restart — no run
   try {
     const epochs = 30;
     const [a, b] = await submitRuns(h, 2, epochs, 'sample');
-    await Promise.all([childKills(h, [a], epochs), parentKill(h, b, epochs, 'SIGKILL')]);
+    // Strike in the first half (epochs 2–12 of 30), so a fast machine cannot finish a run before
+    // its kill lands.
+    const strikeWindow = 16;
+    await Promise.all([childKills(h, [a], strikeWindow), parentKill(h, b, strikeWindow, 'SIGKILL')]);
     assert.deepEqual(h.faults.map((f) => f.kind).sort(), ['child_kill', 'parent_kill'], 'both kills landed while the runs trained');
 
     const outage = await redisOutage(h, { queued: 1, epochs: 8, downMs: 1500 });
