@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import { startStack, type KilnStack } from '../support/kiln-stack';
+import { freePort } from '../support/ports';
 
 // The real binary (bin/kiln.js → dist/cli/kiln.js, so `npm run build` first) against a whole Kiln
 // on loopback. execFile, not spawnSync: the API and worker live in this process and must keep
@@ -56,14 +55,6 @@ function irisJob(epochs = 8): any {
   };
 }
 
-/** A loopback port nothing listens on (fetch refuses "bad ports" such as 9 before connecting). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Reads a downloaded model folder the way tfjs-node's file:// handler does: weights beside model.json. */
 function fromFolder(folder: string): tf.io.IOHandler {
@@ -243,7 +234,7 @@ describe('kiln CLI against a running API and worker', () => {
     assert.match(invalid.err, /remove it or use one of/);
     assert.equal(invalid.out, '');
 
-    const port = await closedPort();
+    const port = await freePort();
     const unreachable = await kiln(['list', '--url', `http://127.0.0.1:${port}`]);
     assert.equal(unreachable.code, 3);
     assert.match(unreachable.err, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createKilnClient, KilnApiError, KilnNetworkError, streamEvents, unwrap, waitForJob, type JobEvent } from '../../client/index';
+import { freePort } from '../support/ports';
 
 // A tiny SSE server speaking the events endpoint's format, so the client is tested over real HTTP
 // without an API: it cuts the first connection after the first epoch (mid-message), and resumes
@@ -16,14 +17,6 @@ const MESSAGES = [
   { event: 'status', id: '1', data: { status: 'succeeded', at: '2026-11-28T10:00:01.000Z' } },
   { event: 'end', id: '1', data: { status: 'succeeded', stopReason: 'completed', best: null, error: null } },
 ];
-/** A loopback port nothing listens on (fetch refuses "bad ports" such as 9 before connecting). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const sse = (m: (typeof MESSAGES)[number]) => `event: ${m.event}\nid: ${m.id}\ndata: ${JSON.stringify(m.data)}\n\n`;
 
@@ -91,7 +84,7 @@ describe('the typed client over real HTTP', () => {
     );
     assert.equal(calls, 1, 'a 4xx is not retried');
 
-    const dead = createKilnClient({ baseUrl: `http://127.0.0.1:${await closedPort()}` });
+    const dead = createKilnClient({ baseUrl: `http://127.0.0.1:${await freePort()}` });
     await assert.rejects(
       async () => {
         for await (const _ of streamEvents(dead, 'job_0123456789', { retryDelayMs: 1, maxRetries: 2 })) void _;

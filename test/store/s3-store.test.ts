@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { S3Store, parseS3Uri } from '../../store/s3-store';
 import { startS3Server, type TestS3Server } from '../support/s3-server';
 import { FlakyProxy } from './flaky-proxy';
 import { describeStoreBehaviours, readAll, rejectsWithCode } from './store-behaviours';
+import { freePort } from '../support/ports';
 
 let s3: TestS3Server;
 let store: S3Store;
@@ -30,14 +30,6 @@ after(async () => {
 
 describeStoreBehaviours('S3Store', () => store);
 
-/** A loopback port with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('S3Store', () => {
   it('parses s3:// URIs and keeps the prefix out of returned keys', async () => {
@@ -118,7 +110,7 @@ describe('S3Store', () => {
   });
 
   it('reports an unreachable endpoint as STORE_UNAVAILABLE from every operation', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const down = open(s3.uri, { endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 });
     await rejectsWithCode(down.put('a', 'x'), 'STORE_UNAVAILABLE', /ECONNREFUSED/);
     await rejectsWithCode(down.get('a'), 'STORE_UNAVAILABLE');
