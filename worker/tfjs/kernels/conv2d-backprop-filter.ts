@@ -44,7 +44,9 @@ function conv2DBackpropFilter(args: { inputs: Conv2DBackpropFilterInputs; backen
     const rows = info.filterHeight * info.filterWidth * info.inChannels;
     const cols = info.batchSize * info.outHeight * info.outWidth;
     const patchesT = track(temps, allocate(backend, [1, rows, cols]));
-    fillTransposedPatches(backend, xNhwc, patchesT, info);
+    // Position by position beats row by row once a tap's channels make a contiguous run worth reading.
+    if (info.inChannels >= 8) fillByPosition(heapView(backend, xNhwc), heapView(backend, patchesT), info);
+    else fillTransposedPatches(backend, xNhwc, patchesT, info);
     const dy2d = track(temps, reshaped(backend, dyNhwc, [1, cols, info.outChannels]));
     const dw = callKernel(wasmKernel('BatchMatMul'), backend, { a: patchesT, b: dy2d }, { transposeA: false, transposeB: false });
     return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
@@ -72,10 +74,6 @@ function fillTransposedPatches(backend: BackendWasm, x: TensorInfo, out: TensorI
   const rowStride = inWidth * inChannels;
   const imageStride = inHeight * rowStride;
   const stepW = sw * inChannels;
-  if (inChannels >= 8) {
-    fillByPosition(xs, ps, c);
-    return;
-  }
   let p = 0;
   for (let kh = 0; kh < filterHeight; kh++) {
     for (let kw = 0; kw < filterWidth; kw++) {
