@@ -3,7 +3,7 @@
  *
  * Usage: node --openssl-legacy-provider --expose-gc --import tsx bench/memory.ts
  *          [--rows 400000] [--features 32] [--epochs 1] [--backend wasm] [--jobs 30] [--skip-large] [--skip-jobs]
- *          [--heap-snapshot-at 5,25]
+ *          [--heap-snapshot-at 5,25] [--dataset-memory-bytes N]
  *
  * 1. `largeCsv` — writes a CSV of `rows × features` (three string classes) to a temp file store and
  *    runs one job on it in this process (runTraining over a FileStore, as the sandbox child does),
@@ -22,6 +22,14 @@
  *    yet (the heap then rises by a few MB a job until V8 decides to collect), and `childGcForced`
  *    says so.
  *
+ * `--dataset-memory-bytes N` runs `datasetBudget` instead of the two above: jobs under
+ * KILN_DATASET_MEMORY_BYTES = N on CSVs of about 1× and 10× N bytes (the 10× one spills to a scratch
+ * file and trains from it), and the 10× CSV once more without a budget (all in memory), for
+ * comparison. Each case runs in a fresh process (this script, re-run with `--budget-case`), so its
+ * before / peak / after RSS are its own: peak from the kernel's maxRSS, which no sampling can miss.
+ * "Flat" means the 10× job's peak RSS is no higher than the 1× job's, while the in-memory run
+ * of the same 10× file grows with it.
+ *
  * `--heap-snapshot-at 5,25` (with `--skip-large`) has the child write a V8 heap snapshot after each
  * listed job, for `bench/heap-diff.ts` to compare: run node with `--heapsnapshot-signal=SIGUSR2`
  * (and `--diagnostic-dir=DIR` to choose where the files go; the child inherits both) and the bench
@@ -29,6 +37,7 @@
  * the snapshot comes from Node's own signal handler. Writing one raises the child's RSS for the rest
  * of the run, so take RSS figures from a run without snapshots.
  */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,10 +64,22 @@ interface Options {
   sandbox: boolean;
   /** Jobs after which the child writes a heap snapshot. */
   snapshotAt: number[];
+  /** `--dataset-memory-bytes`: run the dataset-budget cases under this KILN_DATASET_MEMORY_BYTES. */
+  datasetMemoryBytes: number | null;
+  /** `--budget-case`: run one case of `datasetBudget` in this process (set by the parent). */
+  budgetCase: BudgetCase | null;
+}
+
+/** One case of `datasetBudget`: a CSV of `factor` × the budget, trained with or without the budget. */
+interface BudgetCase {
+  factor: number;
+  budgeted: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { rows: 400_000, features: 32, epochs: 1, backend: 'wasm', jobs: 30, large: true, sandbox: true, snapshotAt: [] };
+  const opts: Options = {
+    rows: 400_000, features: 32, epochs: 1, backend: 'wasm', jobs: 30, large: true, sandbox: true, snapshotAt: [], datasetMemoryBytes: null, budgetCase: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const int = (): number => {
@@ -73,6 +94,12 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--backend') opts.backend = argv[++i] as Backend;
     else if (flag === '--skip-large') opts.large = false;
     else if (flag === '--skip-jobs') opts.sandbox = false;
+    else if (flag === '--dataset-memory-bytes') opts.datasetMemoryBytes = int();
+    else if (flag === '--budget-case') {
+      const [factor, mode] = String(argv[++i] ?? '').split(':');
+      opts.budgetCase = { factor: Number(factor), budgeted: mode === 'budget' };
+      if (!(opts.budgetCase.factor > 0)) throw new Error('--budget-case needs <factor>:budget|memory');
+    }
     else if (flag === '--heap-snapshot-at') {
       opts.snapshotAt = String(argv[++i] ?? '').split(',').map(Number);
       if (!opts.snapshotAt.every((n) => Number.isInteger(n) && n > 0)) throw new Error('--heap-snapshot-at needs job numbers, e.g. 5,25');
@@ -95,8 +122,11 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** Writes the CSV through a stream, so the bench itself never holds the text. */
-async function writeCsv(path: string, rows: number, features: number): Promise<void> {
+/**
+ * Writes the CSV through a stream, so the bench itself never holds the text: `rows` rows, or with
+ * `bytes` as many as it takes to reach that size. Resolves to the number of rows written.
+ */
+async function writeCsv(path: string, rows: number, features: number, bytes = Number.POSITIVE_INFINITY): Promise<number> {
   const out = createWriteStream(path);
   const header = [...Array.from({ length: features }, (_, j) => `f${j}`), 'label'].join(',') + '\n';
   out.write(header);
@@ -104,10 +134,14 @@ async function writeCsv(path: string, rows: number, features: number): Promise<v
   let state = 12345;
   const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
   let chunk = '';
-  for (let r = 0; r < rows; r++) {
+  let size = header.length;
+  let r = 0;
+  for (; r < rows && size < bytes; r++) {
     const k = r % 3;
     const cells = Array.from({ length: features }, (_, j) => (k + (j % 3 === k ? 1.5 : 0) + rand()).toFixed(4));
-    chunk += cells.join(',') + ',' + classes[k] + '\n';
+    const line = cells.join(',') + ',' + classes[k] + '\n';
+    chunk += line;
+    size += line.length;
     if (chunk.length > 1 << 20) {
       if (!out.write(chunk)) await once(out, 'drain');
       chunk = '';
@@ -115,15 +149,17 @@ async function writeCsv(path: string, rows: number, features: number): Promise<v
   }
   out.end(chunk);
   await once(out, 'finish');
+  return r;
 }
 
-async function largeCsv(opts: Options) {
+async function largeCsv(opts: Options, budget: { csvBytes: number; datasetMemoryBytes: number | undefined } | null = null) {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-memory-'));
   try {
     // A FileStore keeps key `a/b/c` at `<dir>/a/b/c`.
     const key = 'acme/datasets/large.csv';
     mkdirSync(join(dir, 'acme', 'datasets'), { recursive: true });
-    await writeCsv(join(dir, key), opts.rows, opts.features);
+    const rows = budget ? await writeCsv(join(dir, key), Number.POSITIVE_INFINITY, opts.features, budget.csvBytes) : opts.rows;
+    if (!budget) await writeCsv(join(dir, key), opts.rows, opts.features);
     const store = new FileStore(dir);
     const csvBytes = statSync(join(dir, key)).size;
 
@@ -138,6 +174,9 @@ async function largeCsv(opts: Options) {
     const timer = setInterval(take, 10);
     const { jobId, runId } = newJobIds();
     const started = Date.now();
+    let storage: 'memory' | 'spilled' = 'memory';
+    let scratchBytes = 0;
+    let peakWhileLoading: Sample | null = null;
     const result = await runTraining({
       tenant: 'acme',
       jobId,
@@ -156,17 +195,52 @@ async function largeCsv(opts: Options) {
       isCancelled: () => false,
       reportProgress: async () => take(),
       notifier: null,
-      log: () => undefined,
+      log: (message, fields) => {
+        if (message.startsWith('dataset spilled')) {
+          storage = 'spilled';
+          scratchBytes = fields?.bytes as number;
+          take();
+          peakWhileLoading = peak;
+        }
+      },
       maxEpochRows: 0,
+      datasetMemoryBytes: budget?.datasetMemoryBytes,
     });
     clearInterval(timer);
     take();
     const seconds = (Date.now() - started) / 1000;
     gc();
+    if (budget) {
+      // Typed arrays freed by that GC are returned a moment later; a second GC after a pause counts them out.
+      await new Promise((r) => setTimeout(r, 100));
+      gc();
+    }
     const after = sample();
+    const floatBytes = rows * (opts.features + 1) * 4;
+    if (budget) {
+      return {
+        backend: choice.backend,
+        datasetMemoryMb: budget.datasetMemoryBytes === undefined ? null : mb(budget.datasetMemoryBytes),
+        storage,
+        scratchMb: mb(scratchBytes),
+        rows,
+        epochs: opts.epochs,
+        status: result.status,
+        accuracy: result.metrics.accuracy,
+        seconds: Math.round(seconds * 10) / 10,
+        csvMb: mb(csvBytes),
+        float32DataMb: mb(floatBytes),
+        before: inMb(before),
+        peak: { ...inMb(peak), maxRssMb: mb(process.resourceUsage().maxRSS * 1024) },
+        // Spilled jobs: the sampled peak up to the end of loading (parse, split, statistics).
+        peakWhileLoading: peakWhileLoading ? inMb(peakWhileLoading) : null,
+        after: inMb(after),
+        rssGrowthAtPeakMb: mb(process.resourceUsage().maxRSS * 1024 - before.rss),
+        numTensorsAfter: tensorCount(),
+      };
+    }
     // Measured second so its leftovers do not inflate the job's `before`.
     const loading = await liveHeapWhileLoading(store, csvBytes);
-    const floatBytes = opts.rows * (opts.features + 1) * 4;
     return {
       backend: choice.backend,
       rows: opts.rows,
@@ -225,6 +299,36 @@ async function liveHeapWhileLoading(store: FileStore, csvBytes: number) {
     liveHeapBeforeMb: mb(before.heapUsed),
     liveHeapPeakMb: mb(peakLiveHeap),
     arrayBuffersPeakMb: mb(peakArrayBuffers),
+  };
+}
+
+/**
+ * The `--dataset-memory-bytes` cases, each in a child process of its own: CSVs of 1× and 10× the
+ * budget under the budget, and the 10× CSV without one.
+ */
+async function datasetBudget(opts: Options, budget: number) {
+  const cases: BudgetCase[] = [{ factor: 1, budgeted: true }, { factor: 10, budgeted: true }, { factor: 10, budgeted: false }];
+  const results: Array<Record<string, unknown>> = [];
+  for (const c of cases) {
+    const args = [
+      ...process.execArgv, process.argv[1],
+      '--budget-case', `${c.factor}:${c.budgeted ? 'budget' : 'memory'}`, '--dataset-memory-bytes', String(budget),
+      '--features', String(opts.features), '--epochs', String(opts.epochs), '--backend', opts.backend,
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`budget case ${JSON.stringify(c)} exited with ${code}`);
+    results.push({ case: `${c.factor}x budget, ${c.budgeted ? 'budgeted' : 'no budget'}`, ...(JSON.parse(text) as Record<string, unknown>) });
+  }
+  const peak = (i: number) => (results[i].peak as { maxRssMb: number }).maxRssMb;
+  return {
+    datasetMemoryMb: mb(budget),
+    cases: results,
+    // > 1: the larger file took more memory at its peak; ≈ 1 or less: flat.
+    peakRss10xOver1x: Math.round((peak(1) / peak(0)) * 100) / 100,
+    peakRss10xInMemoryOver10xSpilled: Math.round((peak(2) / peak(1)) * 100) / 100,
   };
 }
 
@@ -316,7 +420,18 @@ async function childHeapSnapshot(pid: number): Promise<string> {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.snapshotAt.length && !snapshotFlags()) throw new Error('--heap-snapshot-at needs node run with --heapsnapshot-signal=SIGUSR2 (and optionally --diagnostic-dir=DIR)');
+  if (opts.budgetCase && opts.datasetMemoryBytes) {
+    const { factor, budgeted } = opts.budgetCase;
+    const res = await largeCsv(opts, { csvBytes: factor * opts.datasetMemoryBytes, datasetMemoryBytes: budgeted ? opts.datasetMemoryBytes : undefined });
+    process.stdout.write(JSON.stringify(res) + '\n');
+    return;
+  }
   const out: Record<string, unknown> = { node: process.version, gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' };
+  if (opts.datasetMemoryBytes) {
+    out.datasetBudget = await datasetBudget(opts, opts.datasetMemoryBytes);
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    return;
+  }
   if (opts.large) out.largeCsv = await largeCsv(opts);
   if (opts.sandbox) out.reusedSandbox = await reusedSandbox(opts);
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -30,6 +30,12 @@ export interface WorkerConfig {
   /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
   maxEpochRows: number;
   /**
+   * Bytes of parsed dataset values (4 per feature or label value) a job may hold in memory
+   * (KILN_DATASET_MEMORY_BYTES); a larger dataset is spilled to a scratch file in the temp dir
+   * (TMPDIR) and trained from there batch by batch. @defaultValue 536870912 (512 MiB)
+   */
+  datasetMemoryBytes: number;
+  /**
    * Test-only (KILN_TEST_CRASH_TAG): a job tagged with this name kills its own training process
    * (SIGKILL, as the OOM killer would) at the end of the epoch the tag's value names, or of the
    * first epoch it runs if it resumed past it (`"3"`: every attempt; `"3@1"`: attempt 1 only), to
@@ -58,6 +64,7 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     tenantMaxRunning: p.tenantLimit(env, 'KILN_TENANT_MAX_RUNNING', 4),
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
+    datasetMemoryBytes: p.int(env, 'KILN_DATASET_MEMORY_BYTES', 512 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     testCrashTag: env.KILN_TEST_CRASH_TAG || null,
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {

@@ -123,6 +123,7 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
         },
       }),
       maxEpochRows: config.maxEpochRows,
+      datasetMemoryBytes: config.datasetMemoryBytes,
       notifier,
       reportProgress: (p) => {
         if (p.epochMs !== undefined) void metrics.epochEnded(p.epochMs);

@@ -13,6 +13,8 @@ import { runTraining } from '../../worker/training/run-training';
 export async function trainLocally(spec: any, opts: {
   isCancelled?: () => boolean;
   maxEpochRows?: number;
+  /** KILN_DATASET_MEMORY_BYTES; a larger dataset trains from a scratch file. @defaultValue no limit */
+  datasetMemoryBytes?: number;
   /** Continue a job in the store of an earlier call (`{ dir, job }` from its result or error). */
   resume?: { dir: string; job: TrainingJobData };
   /** @defaultValue 1 */
@@ -39,6 +41,7 @@ export async function trainLocally(spec: any, opts: {
       notifier: null,
       log: () => undefined,
       maxEpochRows: opts.maxEpochRows,
+      datasetMemoryBytes: opts.datasetMemoryBytes,
     });
     const run = JSON.parse((await store.get(`acme/runs/${job.runId}/run.json`))!.toString('utf8'));
     return { result, run, progress, store, runId: job.runId, job, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { History, LayersModel } from '@tensorflow/tfjs-layers';
+import { shuffledIndices } from '../training/seeded-random';
 import { releaseModelCaches } from './memory';
 
 /** Rows of one split as typed arrays (what dataset loading produces). */
@@ -14,12 +15,50 @@ export interface BatchHooks {
   onBatchEnd(batch: number, logs: Record<string, number>): Promise<void>;
 }
 
+/** What a validation pass predicted, for the metrics tfjs lacks (worker/training/extra-metrics.ts). */
+export interface ValidationPredictions {
+  /** `rows × label width` targets. */
+  yTrue: Float32Array;
+  /** `rows × classes` model outputs. */
+  yPred: Float32Array;
+  classes: number;
+}
+
 /**
- * Holds one job's tensors and runs it one epoch at a time. Each epoch is its own `fit` call, so Kiln
- * controls the epoch boundary: its own seeded shuffle, its own validation pass, and resuming at any
- * epoch. Everything it allocates is released by `dispose()` (the sandbox process is reused).
+ * Runs one job's model over its data one epoch at a time. Each epoch is its own `fit` (or
+ * `fitDataset`) call, so Kiln controls the epoch boundary: its own seeded shuffle, its own
+ * validation pass, and resuming at any epoch. Everything it allocates is released by `dispose()`
+ * (the sandbox process is reused). {@link ArrayTrainingSession} holds the data as tensors;
+ * `FileTrainingSession` (file-training-session.ts) reads it batch by batch from scratch files.
  */
-export class TrainingSession {
+export interface TrainingSession {
+  readonly model: LayersModel;
+  readonly hasValidation: boolean;
+  /**
+   * Milliseconds since the latest {@link TrainingSession.trainEpoch} began, i.e. the epoch's wall
+   * time so far (training, validation, callbacks); `undefined` before the first epoch.
+   */
+  msSinceEpochBegan(): number | undefined;
+  /**
+   * Trains one epoch and returns its training logs with tfjs's metric names (sample-weighted means
+   * over the batches, as `fit` reports them). With a `shuffleSeed` the row order is a pure
+   * function of `(shuffleSeed, epoch)`, so a resumed run replays it; null keeps stored order.
+   * `hooks` run around every batch; setting `model.stopTraining` in one ends the epoch there.
+   */
+  trainEpoch(epoch: number, batchSize: number, shuffleSeed: number | null, hooks: BatchHooks): Promise<Record<string, number>>;
+  /** Loss and compiled metrics on the validation side, with tfjs names prefixed `val_`; {} without one. */
+  evaluateValidation(batchSize: number): Promise<Record<string, number>>;
+  /** The model's outputs on the validation side and the true labels; null without one. */
+  predictValidation(batchSize: number): Promise<ValidationPredictions | null>;
+  dispose(): void;
+}
+
+/**
+ * A {@link TrainingSession} over data held in memory: tensors of both sides made once, and every
+ * shuffled epoch a gathered copy of the training tensors in `shuffledIndices(count, seed, epoch)`
+ * order.
+ */
+export class ArrayTrainingSession implements TrainingSession {
   private readonly x: tf.Tensor;
   private readonly y: tf.Tensor;
   private readonly xVal: tf.Tensor | null;
@@ -53,12 +92,9 @@ export class TrainingSession {
     return this.xVal !== null;
   }
 
-  /**
-   * Trains one epoch over the rows in `order` (all rows in stored order when null) and returns the
-   * epoch's training logs with tfjs's metric names.
-   */
-  async trainEpoch(epoch: number, batchSize: number, order: Uint32Array | null, hooks: BatchHooks): Promise<Record<string, number>> {
+  async trainEpoch(epoch: number, batchSize: number, shuffleSeed: number | null, hooks: BatchHooks): Promise<Record<string, number>> {
     this.epochBeganAt = performance.now();
+    const order = shuffleSeed === null ? null : shuffledIndices(this.x.shape[0], shuffleSeed, epoch);
     const [xs, ys] = order
       ? tf.tidy(() => {
           const idx = tf.tensor1d(Int32Array.from(order), 'int32');
@@ -78,12 +114,7 @@ export class TrainingSession {
           onBatchEnd: async (batch: number, logs?: Record<string, unknown>) => hooks.onBatchEnd(batch, numericLogs(logs)),
         },
       });
-      const logs: Record<string, number> = {};
-      for (const [name, values] of Object.entries(history.history)) {
-        const last = values[values.length - 1];
-        logs[name] = typeof last === 'number' ? last : (last as tf.Tensor).dataSync()[0];
-      }
-      return logs;
+      return epochLogs(history);
     } finally {
       if (order) {
         xs.dispose();
@@ -92,21 +123,12 @@ export class TrainingSession {
     }
   }
 
-  /** Loss and compiled metrics on the validation split, with tfjs names prefixed `val_`. */
-  evaluateValidation(batchSize: number): Record<string, number> {
+  async evaluateValidation(batchSize: number): Promise<Record<string, number>> {
     if (!this.xVal || !this.yVal) return {};
-    const out = this.model.evaluate(this.xVal, this.yVal, { batchSize, verbose: 0 });
-    const scalars = Array.isArray(out) ? out : [out];
-    const logs: Record<string, number> = {};
-    this.model.metricsNames.forEach((name, i) => {
-      logs[`val_${name}`] = scalars[i].dataSync()[0];
-    });
-    scalars.forEach((s) => s.dispose());
-    return logs;
+    return validationLogs(this.model, this.model.evaluate(this.xVal, this.yVal, { batchSize, verbose: 0 }));
   }
 
-  /** The model's outputs on the validation split and the true labels, for metrics tfjs lacks. */
-  predictValidation(batchSize: number): { yTrue: Float32Array; yPred: Float32Array; classes: number } | null {
+  async predictValidation(batchSize: number): Promise<ValidationPredictions | null> {
     if (!this.xVal || !this.yVal) return null;
     const pred = this.model.predict(this.xVal, { batchSize }) as tf.Tensor;
     const yPred = pred.dataSync() as Float32Array;
@@ -124,7 +146,29 @@ export class TrainingSession {
   }
 }
 
-function numericLogs(logs?: Record<string, unknown>): Record<string, number> {
+/** The epoch's logs from a one-epoch `fit` / `fitDataset` history. */
+export function epochLogs(history: History): Record<string, number> {
+  const logs: Record<string, number> = {};
+  for (const [name, values] of Object.entries(history.history)) {
+    const last = values[values.length - 1];
+    logs[name] = typeof last === 'number' ? last : (last as tf.Tensor).dataSync()[0];
+  }
+  return logs;
+}
+
+/** `val_`-prefixed logs from what `evaluate` / `evaluateDataset` returned; disposes the scalars. */
+export function validationLogs(model: LayersModel, out: tf.Scalar | tf.Scalar[]): Record<string, number> {
+  const scalars = Array.isArray(out) ? out : [out];
+  const logs: Record<string, number> = {};
+  model.metricsNames.forEach((name, i) => {
+    logs[`val_${name}`] = scalars[i].dataSync()[0];
+  });
+  scalars.forEach((s) => s.dispose());
+  return logs;
+}
+
+/** Batch logs as plain numbers, without tfjs's `batch` and `size` entries. */
+export function numericLogs(logs?: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(logs ?? {})) {
     if (k === 'batch' || k === 'size') continue;

@@ -17,7 +17,10 @@ import {
   writeClassTarget,
   type LabelEncoding,
 } from './label-encoding';
+import type { RowFile } from './row-file';
+import type { ScratchFiles } from './scratch-files';
 import { SPLIT_STREAM, seededRandom, shuffleInPlace } from './seeded-random';
+import { SpilledSplit, copySelectedRows, type RowEncoding } from './spilled-split';
 
 export { shuffledIndices } from './seeded-random';
 
@@ -30,11 +33,8 @@ export interface Split {
   count: number;
 }
 
-/** A dataset ready for training: typed arrays plus what the model and the run manifest need. */
-export interface LoadedDataset {
-  train: Split;
-  /** Held-out rows (`validationSplit` or `validation.uri`), or null when the job has none. */
-  validation: Split | null;
+/** What the model and the run manifest need to know about a dataset, wherever its rows are. */
+export interface DatasetDescription {
   /** Shape of one sample after `reshape`, e.g. `[4]` or `[8, 8, 1]`. */
   featureShape: number[];
   /** `[numClasses]` for one-hot targets; `[]` for sparse indices, binary, hinge and regression. */
@@ -45,6 +45,37 @@ export interface LoadedDataset {
   labelColumn: string;
   /** Per-feature statistics of the training rows, applied to both sides; save them with the model. */
   standardization: { mean: number[]; std: number[] } | null;
+}
+
+/** A dataset ready for training: typed arrays plus what the model and the run manifest need. */
+export interface LoadedDataset extends DatasetDescription {
+  storage: 'memory';
+  train: Split;
+  /** Held-out rows (`validationSplit` or `validation.uri`), or null when the job has none. */
+  validation: Split | null;
+}
+
+/**
+ * A dataset whose parsed values did not fit the worker's dataset memory: its rows are in local
+ * scratch files and each side reads, standardises and encodes them batch by batch.
+ */
+export interface SpilledDataset extends DatasetDescription {
+  storage: 'spilled';
+  train: SpilledSplit;
+  validation: SpilledSplit | null;
+  /** Bytes of the scratch files. */
+  bytes: number;
+}
+
+/** Where a dataset may keep its rows: {@link loadDatasetWithin}. */
+export interface DatasetBudget {
+  /**
+   * Bytes of parsed values (4 per feature and label value) the dataset may hold in memory, all
+   * files together (KILN_DATASET_MEMORY_BYTES). Past it the rows go to scratch files.
+   */
+  memoryBytes: number;
+  /** Creates (and at the job's end closes) the scratch files. */
+  scratch: ScratchFiles;
 }
 
 /** Everything {@link loadDataset} needs besides the spec. */
@@ -87,6 +118,26 @@ const BUILTIN_LABEL_COLUMN = 'label';
  * `train_test_split(stratify=y)`) holds out that fraction of each class instead.
  */
 export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions): Promise<LoadedDataset> {
+  return (await readDataset(spec, opts, null)) as LoadedDataset;
+}
+
+/**
+ * {@link loadDataset} within a memory budget. While the parsed values of the data file(s) fit
+ * `budget.memoryBytes`, the result is exactly loadDataset's (same arrays, split and order). A
+ * dataset past it is spilled: its rows go to a scratch file as they are parsed (fixed-width float32
+ * rows, labels as provisional class ids) and the result reads them from there. The spilled path
+ * checks and reports everything as the in-memory one does, holds out the same rows for the same
+ * seed (the held-out rows are copied to a file of their own; the training side skips them by a
+ * one-byte-per-row mask) and computes the same standardisation figures (two float64 passes over
+ * the training rows in file order). What it keeps in memory is a few bytes per row (the mask, and
+ * with `stratify` each row's class id), never the rows. Its epoch order differs from the in-memory
+ * one: see {@link SpilledSplit}.
+ */
+export async function loadDatasetWithin(spec: SchemaDataSpec, opts: LoadDatasetOptions, budget: DatasetBudget): Promise<LoadedDataset | SpilledDataset> {
+  return readDataset(spec, opts, budget);
+}
+
+async function readDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions, budget: DatasetBudget | null): Promise<LoadedDataset | SpilledDataset> {
   const encoding = labelEncodingForLoss(opts.loss);
   const store = 'uri' in spec ? (spec as SchemaStoreDataSpec) : null;
   const labelColumn = store ? store.labelColumn : BUILTIN_LABEL_COLUMN;
@@ -110,6 +161,9 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
   const trainSource: TableSource = store
     ? storeSource(store.uri, 'data.uri', format, opts)
     : builtinSource((spec as { builtin: string }).builtin, opts.builtinDir);
+  // With stratify, a spilled table keeps each row's class id in memory: the split needs them.
+  const spill = (used: number): SpillPlan | null =>
+    budget ? { limitBytes: budget.memoryBytes - used, scratch: budget.scratch, keepLabels: spec.stratify === true } : null;
   const trainTable = await readTable(trainSource, {
     labelColumn,
     featureColumns: store?.featureColumns,
@@ -117,9 +171,33 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
     reshape: spec.reshape,
     encoding,
     sameAs: null,
-  });
+  }, spill(0));
   const classes = isClassification(encoding) ? trainingClasses(trainTable, encoding, labelColumn, trainSource.name, opts.loss) : null;
   const width = labelWidth(encoding, classes?.length ?? 0);
+  const valSource = store?.validation ? storeSource(store.validation.uri, 'data.validation.uri', format, opts) : null;
+  const valTable = valSource
+    ? await readTable(valSource, {
+      labelColumn,
+      featureColumns: trainTable.featureColumns,
+      featureColumnsField: 'data.featureColumns',
+      reshape: undefined,
+      encoding,
+      sameAs: trainSource.name,
+    }, spill(tableBytes(trainTable)))
+    : null;
+  if (budget && (trainTable.file || valTable?.file)) {
+    const sides = await spilledSides(spec, opts.seed ?? 0, budget.scratch, encoding, classes, width, labelColumn,
+      { table: trainTable, name: trainSource.name }, valTable && valSource ? { table: valTable, name: valSource.name } : null);
+    return {
+      storage: 'spilled',
+      ...sides,
+      featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
+      labelShape: encoding === 'one-hot' ? [width] : [],
+      classes,
+      featureColumns: trainTable.featureColumns,
+      labelColumn,
+    };
+  }
 
   let train: Split = {
     x: trainTable.features,
@@ -127,16 +205,7 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
     count: trainTable.count,
   };
   let validation: Split | null = null;
-  if (store?.validation) {
-    const valSource = storeSource(store.validation.uri, 'data.validation.uri', format, opts);
-    const valTable = await readTable(valSource, {
-      labelColumn,
-      featureColumns: trainTable.featureColumns,
-      featureColumnsField: 'data.featureColumns',
-      reshape: undefined,
-      encoding,
-      sameAs: trainSource.name,
-    });
+  if (valTable && valSource) {
     validation = {
       x: valTable.features,
       y: encodeTargets(valTable, encoding, classes, width, labelColumn, valSource.name),
@@ -149,6 +218,7 @@ export async function loadDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions
 
   const standardization = spec.standardize ? standardize(train, validation, trainTable.featureColumns.length) : null;
   return {
+    storage: 'memory',
     train,
     validation,
     featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
@@ -227,15 +297,47 @@ interface TablePlan {
 }
 
 interface Table {
+  /** `count × features` values; empty when the rows are in {@link Table.file}. */
   features: Float32Array;
   count: number;
   featureColumns: string[];
-  /** Per row: the label's numeric value (regression) or its provisional class id (first-seen order). */
+  /**
+   * Per row: the label's numeric value (regression) or its provisional class id (first-seen order).
+   * Empty when the rows are in {@link Table.file}, unless the plan kept them (`keepLabels`).
+   */
   labels: Float32Array;
   /** Provisional class id → canonical label. */
   labelNames: string[];
   /** Provisional class id → line of the first row with that label, for messages. */
   labelLines: number[];
+  /** The rows (features, then the label value) once they went to a scratch file; else null. */
+  file: RowFile | null;
+}
+
+/** When {@link readTable} moves rows from memory to a scratch file. */
+interface SpillPlan {
+  /** Bytes of parsed values the table may hold in memory; one row more and it spills. */
+  limitBytes: number;
+  scratch: ScratchFiles;
+  /** Whether a spilled table still keeps each row's label value in memory. */
+  keepLabels: boolean;
+}
+
+const NO_VALUES = new Float32Array(0);
+
+/** Bytes of parsed values a table holds in memory. */
+function tableBytes(table: Table): number {
+  return table.features.byteLength + table.labels.byteLength;
+}
+
+/** Writes rows to a new scratch file: `features` values, then the label, per row. */
+function writeRows(scratch: ScratchFiles, count: number, features: number, feature: (i: number) => number, label: (r: number) => number): RowFile {
+  const file = scratch.createRowFile(features + 1);
+  for (let r = 0; r < count; r++) {
+    for (let j = 0; j < features; j++) file.push(feature(r * features + j));
+    file.push(label(r));
+  }
+  return file;
 }
 
 /**
@@ -318,10 +420,20 @@ async function readRows(
   return rows > 0;
 }
 
-async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
+async function readTable(source: TableSource, plan: TablePlan, spill: SpillPlan | null): Promise<Table> {
   const classification = isClassification(plan.encoding);
-  const features = new Float32Builder();
-  const labels = new Float32Builder();
+  let features = new Float32Builder();
+  let labels = new Float32Builder();
+  let file: RowFile | null = null;
+  let keepLabels = true;
+  const pushFeature = (value: number): void => {
+    if (file) file.push(value);
+    else features.push(value);
+  };
+  const pushLabel = (value: number): void => {
+    if (file) file.push(value);
+    if (keepLabels) labels.push(value);
+  };
   const classIds = new Map<string, number>();
   const labelNames: string[] = [];
   const labelLines: number[] = [];
@@ -352,7 +464,7 @@ async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
             `finite decimal numbers (fill in or drop missing values, encode categories as numbers, or leave the ${words.column} out of data.featureColumns).`,
         );
       }
-      features.push(value);
+      pushFeature(value);
     }
     const rawLabel = cells[labelIndex];
     if (rawLabel === undefined) throw missing(where, plan.labelColumn);
@@ -377,7 +489,7 @@ async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
         labelNames.push(name);
         labelLines.push(line);
       }
-      labels.push(id);
+      pushLabel(id);
     } else {
       const value = parseNumber(rawLabel);
       if (value === null) {
@@ -386,12 +498,28 @@ async function readTable(source: TableSource, plan: TablePlan): Promise<Table> {
             'needs numeric labels — for class labels use a classification loss (e.g. sparse_categorical_crossentropy).',
         );
       }
-      labels.push(value);
+      pushLabel(value);
+    }
+    if (spill && !file && (features.length + labels.length) * 4 > spill.limitBytes) {
+      // Past the budget: the rows so far and every later one go to a scratch file instead.
+      const held = features;
+      const width = featureIndex.length;
+      const heldLabels = labels;
+      file = writeRows(spill.scratch, count, width, (i) => held.get(i), (r) => heldLabels.get(r));
+      features = new Float32Builder(1);
+      keepLabels = spill.keepLabels;
+      if (!keepLabels) labels = new Float32Builder(1);
     }
   });
 
   if (!hasRows) throw invalid('the file has a header but no data rows.');
-  return { features: features.toArray(), count, featureColumns, labels: labels.toArray(), labelNames, labelLines };
+  // Assigned in the row callback, which TypeScript's narrowing does not follow.
+  const spilled = file as RowFile | null;
+  if (spilled) {
+    spilled.endWrites();
+    return { features: NO_VALUES, count, featureColumns, labels: keepLabels ? labels.toArray() : NO_VALUES, labelNames, labelLines, file: spilled };
+  }
+  return { features: features.toArray(), count, featureColumns, labels: labels.toArray(), labelNames, labelLines, file: null };
 }
 
 function resolveColumns(
@@ -489,8 +617,16 @@ function encodeTargets(
   source: string,
 ): Float32Array {
   if (classes === null) return table.labels;
+  const remap = classRemap(table, classes, labelColumn, source);
+  const y = new Float32Array(table.count * width);
+  for (let r = 0; r < table.count; r++) writeClassTarget(y, r * width, encoding, remap[table.labels[r]]);
+  return y;
+}
+
+/** Provisional class id of `table` → index in `classes`; a label outside them is a DATASET_INVALID error. */
+function classRemap(table: Table, classes: string[], labelColumn: string, source: string): Int32Array {
   const finalIndex = new Map(classes.map((c, i) => [c, i]));
-  const remap = table.labelNames.map((name, id) => {
+  return Int32Array.from(table.labelNames, (name, id) => {
     const index = finalIndex.get(name);
     if (index === undefined) {
       throw new KilnError(
@@ -501,9 +637,75 @@ function encodeTargets(
     }
     return index;
   });
-  const y = new Float32Array(table.count * width);
-  for (let r = 0; r < table.count; r++) writeClassTarget(y, r * width, encoding, remap[table.labels[r]]);
-  return y;
+}
+
+/** The two sides of a dataset whose rows (all or some) went to scratch files. */
+async function spilledSides(
+  spec: SchemaDataSpec,
+  seed: number,
+  scratch: ScratchFiles,
+  encoding: LabelEncoding,
+  classes: string[] | null,
+  width: number,
+  labelColumn: string,
+  trainPart: { table: Table; name: string },
+  valPart: { table: Table; name: string } | null,
+): Promise<{ train: SpilledSplit; validation: SpilledSplit | null; standardization: { mean: number[]; std: number[] } | null; bytes: number }> {
+  const features = trainPart.table.featureColumns.length;
+  // A file that fitted while the other did not joins it on disk: one way of reading for both sides.
+  const fileOf = ({ table }: { table: Table }): RowFile => {
+    if (table.file) return table.file;
+    const file = writeRows(scratch, table.count, features, (i) => table.features[i], (r) => table.labels[r]);
+    file.endWrites();
+    return file;
+  };
+  const rowEncoding = ({ table, name }: { table: Table; name: string }): RowEncoding => ({
+    features,
+    classes: classes ? { encoding, remap: classRemap(table, classes, labelColumn, name), width } : null,
+    standardization: null,
+  });
+  const trainFile = fileOf(trainPart);
+  const trainEncoding = rowEncoding(trainPart);
+  const count = trainPart.table.count;
+  let train: SpilledSplit;
+  let validation: SpilledSplit | null = null;
+  if (valPart) {
+    const valEncoding = rowEncoding(valPart);
+    train = new SpilledSplit(trainFile, null, count, trainEncoding);
+    validation = new SpilledSplit(fileOf(valPart), null, valPart.table.count, valEncoding);
+  } else if (spec.validationSplit !== undefined) {
+    const [trainCount, valCount] = splitCounts(count, spec.validationSplit, trainPart.name);
+    const held = spec.stratify ? stratifiedHoldOut(trainPart.table.labels, valCount, seed) : randomHoldOut(count, valCount, seed);
+    // The held-out rows get a file of their own, so a validation pass reads only them.
+    const valFile = scratch.createRowFile(features + 1);
+    await copySelectedRows(trainFile, valFile, held);
+    train = new SpilledSplit(trainFile, held, trainCount, trainEncoding);
+    validation = new SpilledSplit(valFile, null, valCount, trainEncoding);
+  } else {
+    train = new SpilledSplit(trainFile, null, count, trainEncoding);
+  }
+  let standardization: { mean: number[]; std: number[] } | null = null;
+  if (spec.standardize) {
+    standardization = await train.featureStats();
+    train = train.standardized(standardization);
+    validation = validation ? validation.standardized(standardization) : null;
+  }
+  const bytes = trainFile.bytes + (validation ? validation.file.bytes : 0);
+  return { train, validation, standardization, bytes };
+}
+
+/** Rows each side keeps under `validationSplit` (Keras's rounding); both must be at least one. */
+function splitCounts(count: number, fraction: number, source: string): [number, number] {
+  const trainCount = Math.floor(count * (1 - fraction));
+  const valCount = count - trainCount;
+  if (trainCount === 0 || valCount === 0) {
+    throw new KilnError(
+      'DATASET_INVALID',
+      `${source}: data.validationSplit ${fraction} of ${count} rows leaves ${trainCount} for training and ${valCount} ` +
+        'for validation; both need at least one row — add rows or change the fraction.',
+    );
+  }
+  return [trainCount, valCount];
 }
 
 /**
@@ -521,15 +723,7 @@ function splitRows(
   source: string,
   strata: Float32Array | null,
 ): [Split, Split] {
-  const trainCount = Math.floor(all.count * (1 - fraction));
-  const valCount = all.count - trainCount;
-  if (trainCount === 0 || valCount === 0) {
-    throw new KilnError(
-      'DATASET_INVALID',
-      `${source}: data.validationSplit ${fraction} of ${all.count} rows leaves ${trainCount} for training and ${valCount} ` +
-        'for validation; both need at least one row — add rows or change the fraction.',
-    );
-  }
+  const [trainCount, valCount] = splitCounts(all.count, fraction, source);
   const held = strata ? stratifiedHoldOut(strata, valCount, seed) : randomHoldOut(all.count, valCount, seed);
 
   const train: Split = { x: new Float32Array(trainCount * xWidth), y: new Float32Array(trainCount * yWidth), count: trainCount };

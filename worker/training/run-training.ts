@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SchemaBestCheckpoint, SchemaInterruption, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
 import type { Logs, SaveRequest } from '../../core/callbacks/model-handle';
 import { buildCallbacks } from '../../core/callbacks/from-spec';
@@ -20,9 +22,11 @@ import { Uploader } from '../../store/uploader';
 import { buildModel } from '../tfjs/build-model';
 import { compileModel } from '../tfjs/compile-model';
 import { serializeModel, TfjsModelHandle, type SerializedModel } from '../tfjs/tfjs-model-handle';
-import { TrainingSession } from '../tfjs/training-session';
+import { ArrayTrainingSession, type TrainingSession } from '../tfjs/training-session';
+import { FileTrainingSession } from '../tfjs/file-training-session';
 import type { JobNotifier } from '../webhooks/job-notifier';
-import { loadDataset, shuffledIndices } from './load-dataset';
+import { loadDatasetWithin } from './load-dataset';
+import { ScratchFiles } from './scratch-files';
 import { extraValidationMetrics } from './extra-metrics';
 import { epochRowsProblem } from '../../core/tenant-limits';
 import { KilnError } from '../../core/errors';
@@ -39,6 +43,11 @@ export interface TrainingDeps {
   log(message: string, fields?: Record<string, unknown>): void;
   /** KILN_MAX_EPOCH_ROWS: cap on epochs × dataset rows; 0 or absent = none. */
   maxEpochRows?: number;
+  /**
+   * KILN_DATASET_MEMORY_BYTES: parsed dataset values a job may hold in memory; a larger dataset
+   * trains from a local scratch file (see worker/training/README.md). @defaultValue no limit
+   */
+  datasetMemoryBytes?: number;
   /**
    * True once the worker is shutting down and wants the job back: training stops at the next
    * epoch end, backs up, and throws {@link HandBack}. @defaultValue never
@@ -74,6 +83,16 @@ const UPLOAD_CONCURRENCY = 8;
  * and reports progress. Throws KilnError for user errors (the caller fails the job without retry).
  */
 export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Promise<TrainingResult> {
+  // A spilled dataset's scratch files are closed (and so freed: they are unlinked) however the job ends.
+  const scratch = new ScratchFiles(join(tmpdir(), `kiln-${job.jobId}-`));
+  try {
+    return await trainJob(job, deps, scratch);
+  } finally {
+    await scratch.release();
+  }
+}
+
+async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: ScratchFiles): Promise<TrainingResult> {
   const { spec, tenant, runId } = job;
   const startedAt = new Date();
   const seed = spec.fit.seed ?? seedFromId(job.jobId);
@@ -92,13 +111,20 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
     return finish(result(job, deps, 'cancelled', 'cancelled', null, {}, null));
   }
 
-  const dataset = await loadDataset(spec.data, {
+  const dataset = await loadDatasetWithin(spec.data, {
     loss: spec.compile.loss,
     seed,
     tenant,
     storeUri: deps.store.uri,
     readObject: async (key: string) => (await deps.store.getStream(key))?.stream ?? null,
-  });
+  }, { memoryBytes: deps.datasetMemoryBytes ?? Number.POSITIVE_INFINITY, scratch });
+  if (dataset.storage === 'spilled') {
+    deps.log('dataset spilled to scratch files', {
+      rows: dataset.train.count + (dataset.validation?.count ?? 0),
+      bytes: dataset.bytes,
+      datasetMemoryBytes: deps.datasetMemoryBytes,
+    });
+  }
   const tooBig = epochRowsProblem(spec.fit.epochs, dataset.train.count + (dataset.validation?.count ?? 0), deps.maxEpochRows ?? 0);
   if (tooBig) throw new KilnError('LIMIT_EXCEEDED', tooBig);
   const backup = new BackupWriter(deps.store, uploader, tenant, runId, deps.attempt, backupSettings(spec), deps.log);
@@ -120,7 +146,9 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
   let session: TrainingSession;
   try {
     compileModel(model, spec.compile);
-    session = new TrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
+    session = dataset.storage === 'spilled'
+      ? new FileTrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape)
+      : new ArrayTrainingSession(model, dataset.train, dataset.validation, dataset.featureShape, dataset.labelShape);
   } catch (err) {
     // The sandbox is reused: a job that fails before training must not leave its variables behind.
     model.dispose();
@@ -290,8 +318,7 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       checkInterrupt();
       if (interrupted) break;
       await callbacks.onEpochBegin(epoch, {});
-      const order = shuffle ? shuffledIndices(dataset.train.count, seed, epoch) : null;
-      const trainLogs = await session.trainEpoch(epoch, batchSize, order, {
+      const trainLogs = await session.trainEpoch(epoch, batchSize, shuffle ? seed : null, {
         onBatchBegin: async (batch) => callbacks.onBatchBegin(batch, {}),
         onBatchEnd: async (batch, logs) => {
           await callbacks.onBatchEnd(batch, kerasLogs(logs));
@@ -302,10 +329,10 @@ export async function runTraining(job: TrainingJobData, deps: TrainingDeps): Pro
       });
       // A cancel or time limit mid-epoch leaves the epoch unfinished: no epoch-end decisions on it.
       if (interrupted) break;
-      const logs: Logs = kerasLogs({ ...trainLogs, ...session.evaluateValidation(batchSize) });
+      const logs: Logs = kerasLogs({ ...trainLogs, ...(await session.evaluateValidation(batchSize)) });
       const wanted = (spec.compile.metrics ?? []).filter((m) => EXTRA_METRICS.includes(m));
       if (wanted.length > 0) {
-        const predicted = session.predictValidation(batchSize);
+        const predicted = await session.predictValidation(batchSize);
         if (predicted) Object.assign(logs, extraValidationMetrics(wanted, predicted, spec.compile.loss));
       }
       await callbacks.onEpochEnd(epoch, logs);
