@@ -26,7 +26,6 @@ import { eventHandlers } from './routes/events';
 import { DeliveryService } from './services/delivery-service';
 import { WebhookQueue } from './services/webhook-queue';
 import { JobService } from './services/job-service';
-import { SubmissionLimiter } from './services/submission-limiter';
 import { RunService } from './services/run-service';
 import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
@@ -74,7 +73,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   const store = createStore(config.store.uri, { s3: config.store.s3 });
   const queue = new TrainingQueue(redis, config.queuePrefix);
   const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound, {
-    submissions: new SubmissionLimiter(redis, config.queuePrefix, config.submissionsPerMinute),
+    submissionsPerMinute: config.submissionsPerMinute,
     maxEpochRows: config.maxEpochRows,
   });
   const runs = new RunService(store, jobs);

@@ -5,7 +5,9 @@
  * 1. saturation: `POST /v1/jobs` throughput with autocannon (`--connections` at once, for
  *    `--duration` s), next to raw BullMQ `Queue.add` of the same job data with the same options
  *    (api/services/training-queue.ts) from this process at the same concurrency; the two alternate
- *    `--rounds` times. Target: API/raw ≥ 0.5.
+ *    `--rounds` times. Target: API/raw ≥ 0.5. Each round also gives the CPU time per request of
+ *    every process involved (the API from /proc on Linux, Redis from INFO cpu, this process:
+ *    autocannon or BullMQ), which says where a POST's cost is whatever else runs on the machine.
  * 2. latency at half the saturation rate (autocannon `overallRate`): p50/p99. Target: p99 ≤ 25 ms.
  *    For scale, `GET /healthz` (an empty handler) at saturation: the ceiling of any route here.
  * 3. POST → training: an idle, warm worker (dist/worker/main.js, one job run first) and a tiny iris
@@ -18,7 +20,7 @@
  *
  * Usage: npm run bench:api -- [--connections 16] [--duration 5] [--rounds 2] [--jobs 10]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -76,7 +78,7 @@ function apiEnv(prefix: string, port: number, storeDir: string): Record<string, 
   };
 }
 
-async function withApi<T>(name: string, storeDir: string, body: (base: string, prefix: string) => Promise<T>, worker = false): Promise<T> {
+async function withApi<T>(name: string, storeDir: string, body: (base: string, prefix: string, apiPid: number) => Promise<T>, worker = false): Promise<T> {
   const { prefix, cleanup } = uniquePrefix(name);
   const port = await freePort();
   const env = apiEnv(prefix, port, storeDir);
@@ -86,7 +88,7 @@ async function withApi<T>(name: string, storeDir: string, body: (base: string, p
     if (worker) {
       services.push(await startService('worker/main.js', { ...env, KILN_BACKEND: 'wasm', KILN_WORKER_HEALTH_PORT: String(await freePort()) }, undefined, ['--openssl-legacy-provider']));
     }
-    return await body(`http://127.0.0.1:${port}`, prefix);
+    return await body(`http://127.0.0.1:${port}`, prefix, services[0].pid);
   } finally {
     for (const s of services.reverse()) await s.stop();
     await cleanup();
@@ -94,7 +96,7 @@ async function withApi<T>(name: string, storeDir: string, body: (base: string, p
 }
 
 /** Raw BullMQ: `Queue.add` of the API's job data and options, `concurrency` adds in flight, for `seconds`. */
-async function rawAddsPerSecond(concurrency: number, seconds: number): Promise<number> {
+async function rawAdds(concurrency: number, seconds: number): Promise<{ added: number; perSecond: number }> {
   const { prefix, cleanup } = uniquePrefix('bench-api-raw');
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(TRAINING_QUEUE, { connection, prefix });
@@ -114,7 +116,7 @@ async function rawAddsPerSecond(concurrency: number, seconds: number): Promise<n
         added++;
       }
     }));
-    return added / ((performance.now() - start) / 1000);
+    return { added, perSecond: added / ((performance.now() - start) / 1000) };
   } finally {
     await queue.close();
     connection.disconnect();
@@ -137,6 +139,46 @@ async function postLoad(base: string, opts: { connections: number; duration: num
     duration: opts.duration,
     ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
   });
+}
+
+/** CPU time (user + system) a process has used, in µs; null where /proc is not there. */
+function processCpuUs(pid: number): number | null {
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in clock ticks (100 Hz).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    // Not Linux, or the process is gone: the figure is left out rather than guessed.
+    return null;
+  }
+}
+
+/** Redis's own CPU time (INFO cpu), in µs. Other clients of the same server count too. */
+async function redisCpuUs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
+/** Runs `body` and returns its result with the CPU µs per unit of work of this process, Redis and (optionally) the API. */
+async function cpuPer<T>(probe: Redis, apiPid: number | null, units: (result: T) => number, body: () => Promise<T>) {
+  const api0 = apiPid === null ? null : processCpuUs(apiPid);
+  const redis0 = await redisCpuUs(probe);
+  const self0 = process.cpuUsage();
+  const result = await body();
+  const self = process.cpuUsage(self0);
+  const redis1 = await redisCpuUs(probe);
+  const api1 = apiPid === null ? null : processCpuUs(apiPid);
+  const n = Math.max(1, units(result));
+  const per = (us: number) => Math.round((us / n) * 10) / 10;
+  return {
+    result,
+    cpuUs: {
+      ...(api0 !== null && api1 !== null ? { api: per(api1 - api0) } : {}),
+      redis: per(redis1 - redis0),
+      bench: per(self.user + self.system),
+    },
+  };
 }
 
 const loadFigures = (r: AutocannonResult) => ({
@@ -193,22 +235,23 @@ async function main(): Promise<void> {
   const opts = parseFlags(process.argv.slice(2), 'bench:api', { connections: 16, duration: 5, rounds: 2, jobs: 10 });
   const storeDir = mkdtempSync(join(tmpdir(), 'kiln-bench-api-'));
   try {
-    const { saturation, halfRate, healthz } = await withApi('bench-api-load', storeDir, async (base) => {
-      const rounds: Array<{ rawAddsPerS: number; api: ReturnType<typeof loadFigures> }> = [];
+    const probe = new Redis(REDIS_URL);
+    const { saturation, halfRate, healthz } = await withApi('bench-api-load', storeDir, async (base, _prefix, apiPid) => {
+      const rounds: Array<{ rawAddsPerS: number; api: ReturnType<typeof loadFigures>; cpuUsPerRequest: { raw: Record<string, number>; api: Record<string, number> } }> = [];
       // A short warm-up: JIT, connections, Redis scripts loaded.
       await postLoad(base, { connections: opts.connections, duration: 1 });
-      await rawAddsPerSecond(opts.connections, 1);
+      await rawAdds(opts.connections, 1);
       for (let r = 0; r < opts.rounds; r++) {
-        const rawAddsPerS = Math.round(await rawAddsPerSecond(opts.connections, opts.duration));
-        const api = loadFigures(await postLoad(base, { connections: opts.connections, duration: opts.duration }));
-        rounds.push({ rawAddsPerS, api });
+        const raw = await cpuPer(probe, null, (x) => x.added, () => rawAdds(opts.connections, opts.duration));
+        const api = await cpuPer(probe, apiPid, (x) => x.requests.total, () => postLoad(base, { connections: opts.connections, duration: opts.duration }));
+        rounds.push({ rawAddsPerS: Math.round(raw.result.perSecond), api: loadFigures(api.result), cpuUsPerRequest: { raw: raw.cpuUs, api: api.cpuUs } });
       }
       const apiRate = median(rounds.map((r) => r.api.requestsPerS));
       const rate = Math.max(1, Math.floor(apiRate / 2));
       const half = loadFigures(await postLoad(base, { connections: opts.connections, duration: opts.duration, overallRate: rate }));
-      const healthz = loadFigures(await healthzLoad(base, { connections: opts.connections, duration: opts.duration }));
-      return { saturation: rounds, halfRate: { targetRequestsPerS: rate, ...half }, healthz };
-    });
+      const healthz = await cpuPer(probe, apiPid, (x) => x.requests.total, () => healthzLoad(base, { connections: opts.connections, duration: opts.duration }));
+      return { saturation: rounds, halfRate: { targetRequestsPerS: rate, ...half }, healthz: { ...loadFigures(healthz.result), cpuUsPerRequest: healthz.cpuUs } };
+    }).finally(() => probe.disconnect());
     const ratio = median(saturation.map((r) => r.api.requestsPerS / r.rawAddsPerS));
 
     const latencies = await withApi('bench-api-latency', storeDir, async (base) => {
@@ -232,7 +275,7 @@ async function main(): Promise<void> {
       saturation,
       ratioApiOverRawQueueAdd: Number(ratio.toFixed(3)),
       // The ceiling of any route here: an empty handler, same server, same client, same cores.
-      healthzSaturation: { requestsPerS: healthz.requestsPerS, latencyMs: healthz.latencyMs, ratioOverRawQueueAdd: Number((healthz.requestsPerS / median(saturation.map((r) => r.rawAddsPerS))).toFixed(3)) },
+      healthzSaturation: { requestsPerS: healthz.requestsPerS, latencyMs: healthz.latencyMs, ratioOverRawQueueAdd: Number((healthz.requestsPerS / median(saturation.map((r) => r.rawAddsPerS))).toFixed(3)), cpuUsPerRequest: healthz.cpuUsPerRequest },
       halfRate,
       postToTraining: {
         jobs: opts.jobs,

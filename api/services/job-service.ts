@@ -6,12 +6,13 @@ import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec } from '../../core/check-job-spec';
 import type { OutboundAllow } from '../../core/outbound-policy';
 import { kilnKeys } from '../../core/queue-contract';
-import { epochRowsProblem } from '../../core/tenant-limits';
+import { epochRowsProblem, type TenantLimit } from '../../core/tenant-limits';
 import { BUILTIN_DATASETS } from '../../core/builtin-datasets';
-import type { SubmissionLimiter } from './submission-limiter';
+import { SubmissionAdmission, type SubmissionKeys } from './submission-admission';
 import type { JobSnapshot, TrainingQueue } from './training-queue';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+const UNLIMITED: TenantLimit = { fallback: 0, overrides: new Map() };
 
 /** Runs a Redis-backed step, turning connection failures into a 503 the caller can retry. */
 export async function withRedis<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -35,14 +36,18 @@ export function jobLinks(jobId: string) {
 
 /** Jobs as the API sees them: submission, status, listing and cancellation, per tenant. */
 export class JobService {
+  private readonly admission: SubmissionAdmission;
+
   constructor(
     private readonly redis: Redis,
     private readonly queue: TrainingQueue,
     private readonly prefix: string,
     private readonly storeUri: string,
     private readonly outbound: OutboundAllow,
-    private readonly limits: { submissions: SubmissionLimiter | null; maxEpochRows: number } = { submissions: null, maxEpochRows: 0 },
-  ) {}
+    private readonly limits: { submissionsPerMinute: TenantLimit; maxEpochRows: number } = { submissionsPerMinute: UNLIMITED, maxEpochRows: 0 },
+  ) {
+    this.admission = new SubmissionAdmission(redis, prefix, limits.submissionsPerMinute, IDEMPOTENCY_TTL_SECONDS);
+  }
 
   /** Validates the spec's meaning, then queues it (or returns the job an Idempotency-Key already made). */
   async createJob(tenant: string, spec: SchemaJobSpec, idempotencyKey?: string): Promise<{ accepted: SchemaJobAccepted; replayed: boolean }> {
@@ -54,36 +59,30 @@ export class JobService {
     }
 
     const { jobId, runId } = newJobIds();
-    let idemKey: string | null = null;
+    const submission: SubmissionKeys = { tenant, jobId };
+    let bodyHash = '';
     if (idempotencyKey !== undefined) {
       // Only a keyed request needs it: hashing every body cost ~3% of submission throughput.
-      const bodyHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
-      idemKey = kilnKeys.idempotency(this.prefix, tenant, createHash('sha256').update(idempotencyKey).digest('hex'));
-      const record = JSON.stringify({ jobId, bodyHash });
-      const set = await withRedis('idempotency', () => this.redis.set(idemKey!, record, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX'));
-      if (set === null) {
-        const existing = await withRedis('idempotency', () => this.redis.get(idemKey!));
-        const prior = existing ? (JSON.parse(existing) as { jobId: string; bodyHash: string }) : null;
-        if (prior) {
-          if (prior.bodyHash !== bodyHash) {
-            throw new KilnError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key was already used for job ${prior.jobId} with a different body; use a new key for a new job`);
-          }
-          return { accepted: { jobId: prior.jobId, runId: runIdForJob(prior.jobId), status: 'queued', links: jobLinks(prior.jobId) }, replayed: true };
-        }
-      }
+      bodyHash = createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+      submission.idempotencyKey = kilnKeys.idempotency(this.prefix, tenant, createHash('sha256').update(idempotencyKey).digest('hex'));
     }
-    let admitted = false;
+    // One round trip decides everything but the queueing itself: replay, rate limit, the tenant's index.
+    const admission = await withRedis('admission', () => this.admission.admit(submission, submission.idempotencyKey ? JSON.stringify({ jobId, bodyHash }) : ''));
+    if (admission.kind === 'replay') {
+      const prior = JSON.parse(admission.record) as { jobId: string; bodyHash: string };
+      if (prior.bodyHash !== bodyHash) {
+        throw new KilnError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key was already used for job ${prior.jobId} with a different body; use a new key for a new job`);
+      }
+      return { accepted: { jobId: prior.jobId, runId: runIdForJob(prior.jobId), status: 'queued', links: jobLinks(prior.jobId) }, replayed: true };
+    }
+    if (admission.kind === 'refused') {
+      throw new KilnError('RATE_LIMITED', `tenant ${tenant} may submit ${admission.max} jobs per minute and has reached that; nothing was queued, retry after ${admission.retryAfterSeconds} s`, { retryAfter: admission.retryAfterSeconds });
+    }
     try {
-      await withRedis('enqueue', async () => {
-        await this.limits.submissions?.admit(tenant, jobId);
-        admitted = true;
-        await this.redis.zadd(kilnKeys.tenantJobs(this.prefix, tenant), 0, jobId);
-        await this.queue.add({ tenant, jobId, runId, spec, createdAt: new Date().toISOString() });
-      });
+      await withRedis('enqueue', () => this.queue.add({ tenant, jobId, runId, spec, createdAt: new Date().toISOString() }));
     } catch (err) {
-      // Not queued: free the key and the rate-limit slot so the client's retry can succeed.
-      if (idemKey) await this.redis.del(idemKey).catch(() => undefined);
-      if (admitted) await this.limits.submissions?.release(tenant, jobId).catch(() => undefined);
+      // Not queued: free the key, the rate-limit slot and the index entry so the client's retry can succeed.
+      await this.admission.release(submission).catch(() => undefined);
       throw err;
     }
     return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId) }, replayed: false };

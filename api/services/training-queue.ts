@@ -1,6 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../../core/queue-contract';
+import { WriteBatcher } from './write-batcher';
 
 /** What the API needs to know of one queued, running or finished job. */
 export interface JobSnapshot {
@@ -18,12 +19,16 @@ export interface JobSnapshot {
 /** The API side of the training queue: the only API module that imports BullMQ. */
 export class TrainingQueue {
   private readonly queue: Queue<TrainingJobData, TrainingResult>;
+  private readonly writes: WriteBatcher;
 
   constructor(connection: Redis, prefix: string) {
     this.queue = new Queue(TRAINING_QUEUE, { connection, prefix });
+    this.writes = WriteBatcher.of(connection);
   }
 
   async add(data: TrainingJobData): Promise<void> {
+    // Concurrent submissions' adds share one socket write (BullMQ sends the add in this same turn).
+    this.writes.hold();
     await this.queue.add('train', data, {
       jobId: data.jobId,
       attempts: TRAINING_ATTEMPTS,
