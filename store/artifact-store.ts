@@ -124,6 +124,50 @@ export interface ArtifactStore {
   ping(): Promise<void>;
   /** Releases sockets or handles the driver keeps open. The store must not be used afterwards. */
   close?(): Promise<void>;
+  /**
+   * This store opened once more on a worker thread of its own, for writes whose CPU work (request
+   * signing, hashing, HTTP) should not run on the caller's thread — the training loop's uploads.
+   * Optional: a store without it is written from the caller's thread. The same thread on every
+   * call; started on first use, it keeps the process alive only while a write is in flight, and
+   * `close()` ends it.
+   */
+  writeThread?(): WriteThread;
+}
+
+/** How a write is retried after `STORE_UNAVAILABLE` answers: exponential backoff with full jitter. */
+export interface RetryPolicy {
+  /** Retries after the first try; the write fails for good after `retries + 1` tries. */
+  retries: number;
+  /** Ceiling of the first backoff in milliseconds; it doubles each retry. */
+  baseDelayMs: number;
+  /** Longest single backoff in milliseconds. */
+  maxDelayMs: number;
+}
+
+/** What a {@link WriteThread} tells its caller about one write while it runs. Neither may throw. */
+export interface WriteObserver {
+  /** Before each retry (`retry` counts from 1). */
+  onRetry?(retry: number, delayMs: number, error: KilnError): void;
+  /** After each try: how long it took, and whether the store took the object. */
+  onTry?(ms: number, ok: boolean): void;
+}
+
+/**
+ * Writes to a store from another thread (see {@link ArtifactStore.writeThread}), and the listing
+ * that deleting a folder of objects needs.
+ */
+export interface WriteThread {
+  /**
+   * Stores `body` under `key`, retrying `STORE_UNAVAILABLE` answers as `retry` says, and settles
+   * as {@link ArtifactStore.put} would after the last try. The caller hands `body` over: when it
+   * spans its whole ArrayBuffer, that memory moves to the other thread without a copy and `body`
+   * is left empty (length 0); otherwise its bytes are copied.
+   */
+  put(key: string, body: Buffer, opts: PutOptions | undefined, retry: RetryPolicy, observer?: WriteObserver): Promise<void>;
+  /** {@link ArtifactStore.delete} on the other thread, one try; only for stores that have `delete`. */
+  delete(key: string): Promise<void>;
+  /** {@link ArtifactStore.list} on the other thread, one try. */
+  list(prefix: string): Promise<ObjectInfo[]>;
 }
 
 /** Longest key S3 accepts, in UTF-8 bytes. */

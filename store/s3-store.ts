@@ -20,6 +20,7 @@ import {
   type ArtifactStore, type GetStreamOptions, type ListPageOptions, type ObjectBody, type ObjectInfo, type ObjectPage,
   type OpenedObject, type PutOptions,
 } from './artifact-store';
+import { StoreThread } from './store-thread';
 
 const MiB = 1024 * 1024;
 /** S3 allows at most this many parts in one multipart upload. */
@@ -56,6 +57,16 @@ export interface S3StoreOptions {
    * @defaultValue `WHEN_REQUIRED` when `endpoint` is set, else `WHEN_SUPPORTED`
    */
   checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  /**
+   * Sign object bodies (SigV4 with the body's SHA-256) rather than send them as `UNSIGNED-PAYLOAD`.
+   * Hashing every byte on the client is what signing a body costs; where the connection itself
+   * protects the bytes — HTTPS, or a loopback address — that hash adds nothing (the AWS SDK for
+   * Java skips it over HTTPS by default), and the request itself stays signed. Over plain HTTP to
+   * another host the hash is what keeps a body from being altered on the way, so it stays on
+   * there. Turn it on for a service that refuses unsigned bodies.
+   * @defaultValue false for AWS, an `https:` endpoint or a loopback `http:` endpoint; else true
+   */
+  signPayload?: boolean;
   /**
    * Attempts per request, including the SDK's own retries of throttling and 5xx answers.
    * @defaultValue 3
@@ -110,6 +121,23 @@ function statusOf(e: unknown): number | undefined {
   return shape(e).$metadata?.httpStatusCode;
 }
 
+/** Commands that carry an object body, whose hash {@link S3StoreOptions.signPayload} decides on. */
+const BODY_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+
+/** Whether bodies sent to `endpoint` need a signed hash by default (see {@link S3StoreOptions.signPayload}). */
+export function signsPayloadByDefault(endpoint: string | undefined): boolean {
+  if (endpoint === undefined) return false;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return true;
+  }
+  if (url.protocol === 'https:') return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
 /** S3 error names that mean "try again later" even without a 5xx status. */
 const TRANSIENT_NAMES = new Set(['SlowDown', 'RequestTimeout', 'TimeoutError', 'ThrottlingException', 'NetworkingError']);
 
@@ -132,9 +160,12 @@ export class S3Store implements ArtifactStore {
   private readonly partSize: number;
   private readonly partConcurrency: number;
   private readonly listPageSize: number;
+  private readonly options: S3StoreOptions;
+  private thread: StoreThread | undefined;
 
   /** @param uri `s3://bucket` or `s3://bucket/some/prefix` */
   constructor(uri: string, opts: S3StoreOptions = {}) {
+    this.options = opts;
     const { bucket, prefix } = parseS3Uri(uri);
     this.bucket = bucket;
     this.prefix = prefix;
@@ -159,6 +190,23 @@ export class S3Store implements ArtifactStore {
     if (opts.credentials !== undefined) config.credentials = opts.credentials;
     if (opts.maxAttempts !== undefined) config.maxAttempts = positive(opts.maxAttempts, 'maxAttempts');
     this.client = new S3Client(config);
+    if (!(opts.signPayload ?? signsPayloadByDefault(opts.endpoint))) {
+      // The signer uses an x-amz-content-sha256 header it finds instead of hashing the body.
+      this.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const request = args.request as { headers?: Record<string, string> };
+          if (BODY_COMMANDS.has(context.commandName ?? '') && request.headers !== undefined) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+          return next(args);
+        },
+        { step: 'build', name: 'kilnUnsignedPayload' },
+      );
+    }
+  }
+
+  /** This store on a thread of its own for the uploader's writes (see {@link ArtifactStore.writeThread}). */
+  writeThread(): StoreThread {
+    this.thread ??= new StoreThread({ uri: this.uri, options: { s3: this.options } });
+    return this.thread;
   }
 
   async put(key: string, body: ObjectBody, opts: PutOptions = {}): Promise<void> {
@@ -322,6 +370,7 @@ export class S3Store implements ArtifactStore {
   }
 
   async close(): Promise<void> {
+    await this.thread?.close();
     this.client.destroy();
   }
 

@@ -1,5 +1,7 @@
 import { KilnError } from '../core/errors';
-import { assertValidKey, toBuffer, type ArtifactStore, type ObjectBody, type PutOptions } from './artifact-store';
+import {
+  assertValidKey, toBuffer, type ArtifactStore, type ObjectBody, type PutOptions, type RetryPolicy, type WriteObserver, type WriteThread,
+} from './artifact-store';
 
 /** How the uploader retries an upload the store could not take. */
 export interface UploaderRetryOptions {
@@ -52,10 +54,18 @@ export interface UploaderOptions {
   /** Called before each retry, e.g. to log it. Must not throw. */
   onRetry?: (event: UploadRetryEvent) => void;
   /**
-   * Source of jitter in [0, 1).
+   * Source of jitter in [0, 1). Only for uploads on the caller's thread: a write thread draws its own.
    * @defaultValue `Math.random`
    */
   random?: () => number;
+  /**
+   * Run the uploads on the store's write thread ({@link ArtifactStore.writeThread}) when it has
+   * one, so that signing, hashing and HTTP stay off the caller's thread; bodies are then handed
+   * over to that thread (see {@link Uploader.enqueue}). Order, superseding, the memory budget and
+   * failures work as on the caller's thread; the retries run on the write thread.
+   * @defaultValue false
+   */
+  offThread?: boolean;
 }
 
 /** A queued upload, as {@link Uploader.enqueue} returns it. */
@@ -95,7 +105,10 @@ interface Item {
   stored: Promise<void>;
   /** Whether its upload has begun. */
   started: boolean;
+  /** The object; empty once it has been handed to a write thread. */
   body: Buffer;
+  /** Its size, which the memory budget counts until the item settles. */
+  bytes: number;
   opts: PutOptions | undefined;
   /** Whether the budget has let this item's caller go on. Admitted items form a prefix of the queue. */
   admitted: boolean;
@@ -106,6 +119,34 @@ interface Item {
 }
 
 const MiB = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Calls `put` until it succeeds, retrying `STORE_UNAVAILABLE` failures up to `retry.retries`
+ * times, each after a backoff drawn with full jitter from an exponentially growing ceiling; other
+ * errors, and the last failure, are thrown. The retry loop of {@link Uploader}, on whichever
+ * thread does the writing.
+ */
+export async function putWithRetries(
+  put: () => Promise<void>, retry: RetryPolicy, observer: WriteObserver = {}, random: () => number = Math.random,
+): Promise<void> {
+  for (let n = 0; ; n++) {
+    const t0 = performance.now();
+    try {
+      await put();
+      observer.onTry?.(performance.now() - t0, true);
+      return;
+    } catch (e) {
+      observer.onTry?.(performance.now() - t0, false);
+      if (!(e instanceof KilnError) || e.code !== 'STORE_UNAVAILABLE' || n >= retry.retries) throw e;
+      // Full jitter spreads the retries of many workers that hit the same outage.
+      const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n);
+      const delayMs = Math.round(random() * ceiling);
+      observer.onRetry?.(n + 1, delayMs, e);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+}
 
 /**
  * Uploads a run's artifacts in the background, in the order they were enqueued (one at a time by
@@ -124,6 +165,9 @@ const MiB = 1024 * 1024;
  * at once unless the objects ahead of it fill the budget. Callers that enqueue concurrently are
  * admitted in call order, so the order of `enqueue` calls is the order of uploads.
  *
+ * With `offThread`, the queue, its order and its budget stay on the caller's thread, and each
+ * upload, once started, runs with its retries on the store's write thread.
+ *
  * ```ts
  * const up = new Uploader(store);
  * await up.enqueue(ckpt.modelJson, json, { contentType: 'application/json' }); // waits only for room
@@ -135,11 +179,10 @@ const MiB = 1024 * 1024;
  */
 export class Uploader {
   private readonly store: ArtifactStore;
+  private readonly thread: WriteThread | undefined;
   private readonly maxQueuedBytes: number;
   private readonly concurrency: number;
-  private readonly retries: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
+  private readonly retry: RetryPolicy;
   private readonly onRetry: ((event: UploadRetryEvent) => void) | undefined;
   private readonly random: () => number;
 
@@ -161,14 +204,13 @@ export class Uploader {
     this.store = store;
     this.maxQueuedBytes = opts.maxQueuedBytes ?? 64 * MiB;
     this.concurrency = opts.concurrency ?? 1;
-    this.retries = opts.retry?.retries ?? 6;
-    this.baseDelayMs = opts.retry?.baseDelayMs ?? 250;
-    this.maxDelayMs = opts.retry?.maxDelayMs ?? 8000;
+    this.retry = { retries: opts.retry?.retries ?? 6, baseDelayMs: opts.retry?.baseDelayMs ?? 250, maxDelayMs: opts.retry?.maxDelayMs ?? 8000 };
     this.onRetry = opts.onRetry;
     this.random = opts.random ?? Math.random;
     if (!(this.maxQueuedBytes > 0)) throw new KilnError('BAD_REQUEST', `Uploader maxQueuedBytes must be > 0, got ${this.maxQueuedBytes}.`);
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new KilnError('BAD_REQUEST', `Uploader concurrency must be an integer ≥ 1, got ${this.concurrency}.`);
-    if (!Number.isInteger(this.retries) || this.retries < 0) throw new KilnError('BAD_REQUEST', `Uploader retry.retries must be an integer ≥ 0, got ${this.retries}.`);
+    if (!Number.isInteger(this.retry.retries) || this.retry.retries < 0) throw new KilnError('BAD_REQUEST', `Uploader retry.retries must be an integer ≥ 0, got ${this.retry.retries}.`);
+    this.thread = opts.offThread === true ? store.writeThread?.() : undefined;
   }
 
   /**
@@ -180,9 +222,10 @@ export class Uploader {
    * A write to a key whose previous write is still waiting replaces that write (its `stored`
    * settles with this one's): the store ends up with the newest object either way.
    *
-   * The uploader keeps `body` itself, not a copy: do not modify it after enqueueing. Rejects at
-   * once for an invalid key; rejects, and the object is never uploaded, when an earlier upload
-   * has failed for good.
+   * The uploader keeps `body` itself, not a copy: do not modify it after enqueueing. With
+   * `offThread`, do not read it either: when its upload starts, a body that spans its whole
+   * ArrayBuffer is moved to the write thread and left empty. Rejects at once for an invalid key;
+   * rejects, and the object is never uploaded, when an earlier upload has failed for good.
    */
   async enqueue(key: string, body: ObjectBody, opts?: PutOptions): Promise<QueuedUpload> {
     assertValidKey(key);
@@ -210,7 +253,7 @@ export class Uploader {
       older.admit();
       stored.then(older.resolve, older.reject);
     }
-    this.queue.push({ key, stored, body: bytes, opts, started: false, admitted: false, admit, refuse, resolve, reject });
+    this.queue.push({ key, stored, body: bytes, bytes: bytes.length, opts, started: false, admitted: false, admit, refuse, resolve, reject });
     this.queuedBytes += bytes.length;
     this.admitWaiting();
     this.pump();
@@ -249,10 +292,10 @@ export class Uploader {
     while (this.failure === undefined && this.admittedCount < this.queue.length) {
       const next = this.queue[this.admittedCount];
       // An object bigger than the whole budget would never fit; it goes in once nothing else is admitted.
-      if (this.admittedBytes > 0 && this.admittedBytes + next.body.length > this.maxQueuedBytes) return;
+      if (this.admittedBytes > 0 && this.admittedBytes + next.bytes > this.maxQueuedBytes) return;
       next.admitted = true;
       this.admittedCount++;
-      this.admittedBytes += next.body.length;
+      this.admittedBytes += next.bytes;
       next.admit();
     }
   }
@@ -296,7 +339,7 @@ export class Uploader {
     try {
       await this.upload(item);
       this.counters.uploaded++;
-      this.counters.uploadedBytes += item.body.length;
+      this.counters.uploadedBytes += item.bytes;
       item.resolve();
     } catch (e) {
       this.counters.failures++;
@@ -313,29 +356,28 @@ export class Uploader {
 
   private remove(item: Item): void {
     this.queue.splice(this.queue.indexOf(item), 1);
-    this.queuedBytes -= item.body.length;
+    this.queuedBytes -= item.bytes;
     if (item.admitted) {
       this.admittedCount--;
-      this.admittedBytes -= item.body.length;
+      this.admittedBytes -= item.bytes;
     }
     this.admitWaiting();
   }
 
   private async upload(item: Item): Promise<void> {
-    for (let retry = 0; ; retry++) {
-      try {
-        await this.store.put(item.key, item.body, item.opts);
-        return;
-      } catch (e) {
-        if (!(e instanceof KilnError) || e.code !== 'STORE_UNAVAILABLE' || retry >= this.retries) throw e;
-        // Full jitter spreads the retries of many workers that hit the same outage.
-        const ceiling = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** retry);
-        const delayMs = Math.round(this.random() * ceiling);
+    const observer: WriteObserver = {
+      onRetry: (retry, delayMs, error) => {
         this.counters.retries++;
-        this.onRetry?.({ key: item.key, retry: retry + 1, delayMs, error: e });
-        await new Promise((r) => setTimeout(r, delayMs));
-      }
+        this.onRetry?.({ key: item.key, retry, delayMs, error });
+      },
+    };
+    if (this.thread === undefined) {
+      await putWithRetries(() => this.store.put(item.key, item.body, item.opts), this.retry, observer, this.random);
+      return;
     }
+    const body = item.body;
+    item.body = EMPTY;
+    await this.thread.put(item.key, body, item.opts, this.retry, observer);
   }
 
   private skipError(key: string): KilnError {

@@ -1,10 +1,11 @@
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A request the proxy saw. */
 export interface SeenRequest {
   method: string;
   url: string;
+  headers: IncomingHttpHeaders;
   /** Whether the proxy answered it with an injected failure instead of forwarding it. */
   failed: boolean;
 }
@@ -28,6 +29,8 @@ export interface FailureRule {
  */
 export class FlakyProxy {
   readonly requests: SeenRequest[] = [];
+  /** Milliseconds every forwarded request waits before it goes upstream (a slow link). */
+  delayMs = 0;
   private rules: Array<Required<FailureRule>> = [];
 
   private constructor(private readonly server: Server, readonly endpoint: string) {}
@@ -61,7 +64,7 @@ export class FlakyProxy {
 
   private handle(req: IncomingMessage, res: import('node:http').ServerResponse, upstream: URL): void {
     const rule = this.rules.find((r) => r.times > 0 && r.match(req));
-    this.requests.push({ method: req.method ?? '', url: req.url ?? '', failed: rule !== undefined });
+    this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, failed: rule !== undefined });
     if (rule !== undefined) {
       rule.times--;
       req.resume();
@@ -72,6 +75,15 @@ export class FlakyProxy {
       });
       return;
     }
+    if (this.delayMs > 0) {
+      req.pause();
+      setTimeout(() => this.forward(req, res, upstream), this.delayMs);
+      return;
+    }
+    this.forward(req, res, upstream);
+  }
+
+  private forward(req: IncomingMessage, res: import('node:http').ServerResponse, upstream: URL): void {
     const forward = request({
       host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers,
     }, (up) => {

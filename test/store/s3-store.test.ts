@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { S3Store, parseS3Uri } from '../../store/s3-store';
+import { S3Store, parseS3Uri, signsPayloadByDefault } from '../../store/s3-store';
 import { startS3Server, type TestS3Server } from '../support/s3-server';
 import { FlakyProxy } from './flaky-proxy';
 import { describeStoreBehaviours, readAll, rejectsWithCode } from './store-behaviours';
@@ -81,6 +81,38 @@ describe('S3Store', () => {
       const small = proxy.requests.length;
       await mp.put('small.bin', randomBytes(4096));
       assert.deepEqual(proxy.requests.slice(small).map((r) => r.method), ['PUT']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('sends bodies as UNSIGNED-PAYLOAD over loopback or HTTPS and signs their hash elsewhere, or when asked', async () => {
+    assert.equal(signsPayloadByDefault(undefined), false, 'AWS itself is HTTPS');
+    assert.equal(signsPayloadByDefault('https://minio.internal:9000'), false);
+    for (const loopback of ['http://127.0.0.1:9000', 'http://127.8.0.1', 'http://localhost:4569', 'http://[::1]:9000']) {
+      assert.equal(signsPayloadByDefault(loopback), false, loopback);
+    }
+    assert.equal(signsPayloadByDefault('http://minio:9000'), true);
+    assert.equal(signsPayloadByDefault('http://10.0.0.5:9000'), true);
+    assert.equal(signsPayloadByDefault('not a url'), true);
+
+    const proxy = await FlakyProxy.start(s3.endpoint);
+    try {
+      const unsigned = open(`${s3.uri}/payload`, { endpoint: proxy.endpoint, multipartThreshold: 2048, partSize: 1500 });
+      const signed = open(`${s3.uri}/payload`, { endpoint: proxy.endpoint, signPayload: true });
+      const parted = randomBytes(3000);
+      await unsigned.put('u', 'unsigned body');
+      await unsigned.put('parted', parted);
+      await signed.put('s', 'signed body');
+      const hashHeader = (pattern: RegExp) => proxy.requests.filter((r) => r.method === 'PUT' && pattern.test(r.url)).map((r) => r.headers['x-amz-content-sha256']);
+      assert.deepEqual(hashHeader(/\/payload\/u(\?|$)/), ['UNSIGNED-PAYLOAD']);
+      assert.deepEqual(hashHeader(/\/payload\/parted\?.*partNumber=/), ['UNSIGNED-PAYLOAD', 'UNSIGNED-PAYLOAD']);
+      assert.deepEqual(hashHeader(/\/payload\/s(\?|$)/), [createHash('sha256').update('signed body').digest('hex')]);
+      // s3rver checked each request's signature; the bodies arrived whole.
+      const reader = open(`${s3.uri}/payload`);
+      assert.equal((await reader.get('u'))?.toString(), 'unsigned body');
+      assert.deepEqual(await reader.get('parted'), parted);
+      assert.equal((await reader.get('s'))?.toString(), 'signed body');
     } finally {
       await proxy.close();
     }

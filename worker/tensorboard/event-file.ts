@@ -80,6 +80,35 @@ function upperBound(limits: Float64Array, value: number): number {
 }
 
 /**
+ * Float32 magnitudes are looked up by their top bits: the exponent and the first 4 mantissa bits.
+ * A cell of magnitudes sharing them is at most 1/16 wide relative to its start, narrower than the
+ * 10% between edges, so it holds at most one edge and its first value's bucket is off by at most
+ * one for any value in it.
+ */
+const CELL_SHIFT = 23 - 4;
+
+let float32Cells: { positive: Uint16Array; negative: Uint16Array } | undefined;
+
+/** For each cell, {@link upperBound} of its smallest magnitude, and of the negative of it. */
+function float32CellBuckets(limits: Float64Array): { positive: Uint16Array; negative: Uint16Array } {
+  if (float32Cells) return float32Cells;
+  const count = 1 << (31 - CELL_SHIFT);
+  const positive = new Uint16Array(count);
+  const negative = new Uint16Array(count);
+  const f = new Float32Array(1);
+  const bits = new Uint32Array(f.buffer);
+  for (let cell = 0; cell < count; cell++) {
+    bits[0] = cell << CELL_SHIFT;
+    const low = f[0]!;
+    if (!Number.isFinite(low)) continue;
+    positive[cell] = upperBound(limits, low);
+    negative[cell] = upperBound(limits, -low);
+  }
+  float32Cells = { positive, negative };
+  return float32Cells;
+}
+
+/**
  * Buckets `values` the way TensorFlow's `Histogram::Add` + `EncodeToProto(…, false)` does: default
  * edges, each run of empty buckets collapsed into one, and for no values a single empty bucket with
  * `min = DBL_MAX`, `max = -DBL_MAX` (TensorBoard drops the empty ends when it loads them).
@@ -96,15 +125,35 @@ export function histogramOf(values: ArrayLike<number>): Histogram {
   let num = 0;
   let sum = 0;
   let sumSquares = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (!Number.isFinite(v)) continue;
-    counts[upperBound(limits, v)]! += 1;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    num += 1;
-    sum += v;
-    sumSquares += v * v;
+  if (values instanceof Float32Array) {
+    // Weights arrive as float32: a table lookup on the bits replaces the logarithm per value.
+    const { positive, negative } = float32CellBuckets(limits);
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) {
+      const b = bits[i]!;
+      if ((b & 0x7f800000) === 0x7f800000) continue; // NaN or ±Infinity
+      const v = values[i]!;
+      let k = (b >>> 31 === 0 ? positive : negative)[(b & 0x7fffffff) >>> CELL_SHIFT]!;
+      if (k < limits.length && limits[k]! <= v) k++;
+      else if (k > 0 && limits[k - 1]! > v) k--;
+      counts[k]! += 1;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      num += 1;
+      sum += v;
+      sumSquares += v * v;
+    }
+  } else {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (!Number.isFinite(v)) continue;
+      counts[upperBound(limits, v)]! += 1;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      num += 1;
+      sum += v;
+      sumSquares += v * v;
+    }
   }
   const bucketLimit: number[] = [];
   const bucket: number[] = [];

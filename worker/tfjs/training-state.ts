@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /**
@@ -12,6 +13,7 @@ interface BundleEntry {
   name: string;
   shape: number[];
   dtype: 'float32' | 'int32';
+  /** May be a view of the wasm heap (see {@link valuesOf}): encode it before any other tensor work. */
   values: Float32Array | Int32Array;
 }
 
@@ -22,17 +24,32 @@ interface BundleHeader {
   tensors: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; byteLength: number }>;
 }
 
-/** Packs tensors' values (read synchronously) and plain numbers into one buffer. */
+/**
+ * Packs tensors' values and plain numbers into one buffer, allocated once at its final size: a
+ * backup writes a few megabytes every epoch, and every extra copy is garbage the training thread
+ * collects. The buffer spans its own ArrayBuffer, so an uploader can move it to its write thread.
+ */
 export function encodeBundle(entries: BundleEntry[], scalars: Record<string, number> = {}): Buffer {
   const header: BundleHeader = {
     version: 1,
     scalars,
     tensors: entries.map((e) => ({ name: e.name, shape: e.shape, dtype: e.dtype, byteLength: e.values.byteLength })),
   };
-  const head = Buffer.from(JSON.stringify(header), 'utf8');
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(head.length, 0);
-  return Buffer.concat([len, head, ...entries.map((e) => Buffer.from(e.values.buffer, e.values.byteOffset, e.values.byteLength))]);
+  const head = JSON.stringify(header);
+  const headBytes = Buffer.byteLength(head, 'utf8');
+  const size = 4 + headBytes + entries.reduce((n, e) => n + e.values.byteLength, 0);
+  // Every byte is written below; "slow" = its own ArrayBuffer even when small, never Node's shared pool.
+  const out = Buffer.allocUnsafeSlow(size);
+  out.writeUInt32LE(headBytes, 0);
+  out.write(head, 4, 'utf8');
+  let offset = 4 + headBytes;
+  for (const e of entries) {
+    // A heap view goes empty if the wasm memory grew since it was taken: never store that silently.
+    if (e.values.length !== e.shape.reduce((n, d) => n * d, 1)) throw new Error(`backup bundle: the values of ${e.name} do not match its shape [${e.shape}]`);
+    out.set(new Uint8Array(e.values.buffer, e.values.byteOffset, e.values.byteLength), offset);
+    offset += e.values.byteLength;
+  }
+  return out;
 }
 
 /** Unpacks {@link encodeBundle}; throws on a truncated or foreign buffer. */
@@ -54,10 +71,27 @@ export function decodeBundle(buf: Buffer): { entries: BundleEntry[]; scalars: Re
   return { entries, scalars: header.scalars ?? {} };
 }
 
+/**
+ * A tensor's values, without a copy where the backend allows: on the wasm backend a view of its
+ * bytes in the module's heap, valid until the heap next grows (so copy it out before any other
+ * tensor work); elsewhere `dataSync()`. Weights, optimizer state and best weights are read every
+ * epoch for backups, and a copy of each is megabytes of garbage on the training thread.
+ */
+function valuesOf(t: tf.Tensor): tf.TypedArray {
+  const backend = tf.backend() as Partial<BackendWasm>;
+  if (typeof backend.typedArrayFromHeap === 'function' && backend.dataIdMap?.has(t.dataId) === true) {
+    return backend.typedArrayFromHeap(t) as tf.TypedArray;
+  }
+  return t.dataSync();
+}
+
+/** A tensor's entry; its values are {@link valuesOf}, converted (copied) only when of another type. */
 function entryOf(name: string, t: tf.Tensor): BundleEntry {
   const dtype = t.dtype === 'int32' ? 'int32' : 'float32';
-  const data = t.dataSync();
-  const values = dtype === 'int32' ? Int32Array.from(data as Int32Array) : Float32Array.from(data as Float32Array);
+  const data = valuesOf(t);
+  const values = dtype === 'int32'
+    ? (data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>))
+    : (data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>));
   return { name, shape: [...t.shape], dtype, values };
 }
 

@@ -1,7 +1,7 @@
 import type { SchemaBackupAndRestoreSpec, SchemaBestCheckpoint, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
 import type { JsonValue } from '../../core/callbacks/callback-state';
 import type { SchemaMetricLogs } from '../../core/api.gen';
-import type { ArtifactStore } from '../../store/artifact-store';
+import type { ArtifactStore, ObjectInfo } from '../../store/artifact-store';
 import { backupKeys, backupPointerKey, backupPrefix, backupVersion, parseBackupVersion, type BackupKeys } from '../../store/run-layout';
 import type { Uploader } from '../../store/uploader';
 
@@ -116,6 +116,14 @@ export class BackupWriter {
   private lastEpoch: number | null = null;
   /** Versions known to be in the store, oldest first. */
   private readonly versions: string[] = [];
+  /** The keys of each version this writer wrote: pruning those needs no listing. */
+  private readonly written = new Map<string, string[]>();
+  /**
+   * Where listing and deleting run: the store's write thread when it has one (a prune every
+   * epoch is a list and a delete per file, whose signing and HTTP then stay off the training
+   * thread), else the store itself. Null when the store cannot delete.
+   */
+  private readonly remover: { list(prefix: string): Promise<ObjectInfo[]>; delete(key: string): Promise<void> } | null;
 
   constructor(
     private readonly store: ArtifactStore,
@@ -128,6 +136,8 @@ export class BackupWriter {
     now: number = Date.now(),
   ) {
     this.lastSavedAt = now;
+    const del = store.delete?.bind(store);
+    this.remover = del === undefined ? null : store.writeThread?.() ?? { list: (prefix) => store.list(prefix), delete: del };
   }
 
   /** Whether the end of `epoch` (0-based) is due for a backup under saveFreq / saveEverySeconds. */
@@ -156,6 +166,7 @@ export class BackupWriter {
   /** Queues a backup of the end of `epoch`; resolves once its files are admitted by the uploader. */
   async write(epoch: number, state: BackupState, blobs: { weights: Buffer; optimizer: Buffer; bestWeights: Buffer | null }): Promise<void> {
     const keys: BackupKeys = backupKeys(this.tenant, this.runId, backupVersion(this.attempt, epoch));
+    this.written.set(keys.version, [keys.weights, keys.optimizer, ...(blobs.bestWeights ? [keys.bestWeights] : []), keys.state]);
     const uploads = [
       await this.uploader.enqueue(keys.weights, blobs.weights, { contentType: 'application/octet-stream' }),
       await this.uploader.enqueue(keys.optimizer, blobs.optimizer, { contentType: 'application/octet-stream' }),
@@ -190,8 +201,9 @@ export class BackupWriter {
   async finish(): Promise<void> {
     await this.chain.catch(() => undefined);
     await this.pruning;
-    if (!this.settings.enabled || !this.settings.deleteCheckpoint || !this.store.delete) return;
-    const del = this.store.delete.bind(this.store);
+    const remover = this.remover;
+    if (!this.settings.enabled || !this.settings.deleteCheckpoint || remover === null) return;
+    const del = (key: string) => remover.delete(key);
     const prefix = backupPrefix(this.tenant, this.runId);
     // Deletes are idempotent, so a store fault (an error, or a reset after the delete happened) is
     // answered by listing again and deleting what is still there, a few rounds, with backoff after
@@ -199,7 +211,7 @@ export class BackupWriter {
     for (let round = 1; round <= FINISH_DELETE_ROUNDS; round++) {
       try {
         await del(backupPointerKey(this.tenant, this.runId));
-        const left = await this.store.list(prefix);
+        const left = await remover.list(prefix);
         if (left.length === 0) return;
         await Promise.all(left.map((o) => del(o.key)));
       } catch (err) {
@@ -210,14 +222,18 @@ export class BackupWriter {
   }
 
   private async prune(keep: number): Promise<void> {
-    if (!this.store.delete) return;
+    const remover = this.remover;
+    if (remover === null) return;
     while (this.versions.length > keep) {
       const version = this.versions.shift()!;
       const prefix = backupKeys(this.tenant, this.runId, version).prefix;
       try {
-        // In parallel: one request's latency per version rather than one per file.
-        const del = this.store.delete.bind(this.store);
-        await Promise.all((await this.store.list(prefix)).map((o) => del(o.key)));
+        // Versions of earlier attempts are listed; in parallel: one request's latency per version
+        // rather than one per file.
+        const known = this.written.get(version);
+        this.written.delete(version);
+        const keys = known ?? (await remover.list(prefix)).map((o) => o.key);
+        await Promise.all(keys.map((key) => remover.delete(key)));
       } catch (err) {
         this.log('could not delete an old backup', { version, err: (err as Error).message });
       }

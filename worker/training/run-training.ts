@@ -96,8 +96,9 @@ async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: Scrat
   const { spec, tenant, runId } = job;
   const startedAt = new Date();
   const seed = spec.fit.seed ?? seedFromId(job.jobId);
-  // Several uploads in flight keep a store with latency ahead of the epochs (pointers await what they name).
-  const uploader = new Uploader(deps.store, { concurrency: UPLOAD_CONCURRENCY });
+  // Several uploads in flight keep a store with latency ahead of the epochs (pointers await what they
+  // name); on the store's write thread, their signing, hashing and HTTP leave this thread to train.
+  const uploader = new Uploader(deps.store, { concurrency: UPLOAD_CONCURRENCY, offThread: true });
   const manifest = new RunManifest(job, deps.backend, startedAt);
 
   const finish = async (result: TrainingResult): Promise<TrainingResult> => {

@@ -131,6 +131,30 @@ test('values exactly on, just below and just above every edge land in TensorFlow
   assert.deepEqual(got.bucket, expected.bucket);
 });
 
+test('float32 weights (the table lookup on their bits) land where the reference puts them, next to every edge', () => {
+  const f = new Float32Array(1);
+  const bits = new Uint32Array(f.buffer);
+  const neighbours = (x: number): number[] => {
+    f[0] = x;
+    const b = bits[0]!;
+    return [b - 1, b, b + 1].map((n) => {
+      bits[0] = n >>> 0;
+      return f[0]!;
+    });
+  };
+  const edges = referenceEdges().filter((e) => Math.abs(e) < 3e38);
+  const special = [0, -0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 3.4028235e38, -3.4028235e38, 1e20, -1e20, 1.5e25];
+  const finite = [...edges.flatMap(neighbours), ...special.flatMap(neighbours)].filter((v) => Number.isFinite(v));
+  const weights = Float32Array.from([...finite, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+  const got = histogramOf(weights);
+  const expected = referenceHistogram([...Float32Array.from(finite)]);
+  assert.deepEqual(got.bucketLimit, expected.bucketLimit);
+  assert.deepEqual(got.bucket, expected.bucket);
+  assert.equal(got.num, finite.length);
+  // The same values as plain numbers take the other path and must agree exactly.
+  assert.deepEqual(got, histogramOf([...weights]));
+});
+
 test('a single zero lands in [0, 1e-12), worked out by hand from histogram.cc', () => {
   const h = histogramOf([0]);
   assert.deepEqual(h.bucketLimit, [0, 1e-12, DBL_MAX]);
