@@ -14,7 +14,7 @@
  * Usage: npm run bench:download -- [--megabytes 256] [--rounds 2]
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
 import { median, parseFlags } from './support/figures';
 import { freePort, startService } from './support/processes';
@@ -34,6 +34,25 @@ function rssBytes(pid: number): number {
   const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!kb) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb[1]) * 1024;
+}
+
+/** CPU time a process has used, in ms: the sum of its threads' on-CPU nanoseconds (schedstat). */
+function processCpuMs(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read; its time is in the process's total no more.
+    }
+  }
+  return ns / 1e6;
+}
+
+/** This process's CPU time in ms. */
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** Samples a process's RSS every 50 ms until stopped; returns the peak. */
@@ -114,10 +133,19 @@ async function main(): Promise<void> {
       return drain(res);
     };
     const direct = async () => drain((await store.getStream(keys.weightsBin))!.stream as unknown as AsyncIterable<Uint8Array>);
+    /** One read, timed, with the CPU each process spent on it (ms per 256 MiB read). */
     const timed = async (read: () => Promise<number>) => {
+      const before = { store: (await s3.counters()).cpuMs, api: processCpuMs(api.pid), client: ownCpuMs() };
       const start = performance.now();
       const bytes = await read();
-      return { bytes, mbPerS: bytes / MB / ((performance.now() - start) / 1000) };
+      const seconds = (performance.now() - start) / 1000;
+      const per = (ms: number) => Math.round(ms * (256 * MB) / bytes);
+      const cpu = {
+        store: per((await s3.counters()).cpuMs - before.store),
+        api: per(processCpuMs(api.pid) - before.api),
+        client: per(ownCpuMs() - before.client),
+      };
+      return { bytes, mbPerS: bytes / MB / seconds, cpu };
     };
     try {
       // The API process's first large download, from its state right after start-up: what a
@@ -128,7 +156,8 @@ async function main(): Promise<void> {
       const cold = await timed(() => viaApi(routes.modelFile));
       const coldGrowthMb = Math.round((coldSampler.stop() - coldBaseline) / MB * 10) / 10;
       await timed(direct);
-      const rows: Array<{ route: string; directMbPerS: number; apiMbPerS: number; bytes: number; rssGrowthMb: number }> = [];
+      type Cpu = { store: number; api: number; client: number };
+      const rows: Array<{ route: string; directMbPerS: number; apiMbPerS: number; bytes: number; rssGrowthMb: number; cpuMsPer256MiB: { direct: Cpu; api: Cpu } }> = [];
       for (let r = 0; r < opts.rounds; r++) {
         for (const [route, url] of Object.entries(routes)) {
           const d = await timed(direct);
@@ -137,18 +166,24 @@ async function main(): Promise<void> {
           const a = await timed(() => viaApi(url));
           const peak = sampler.stop();
           if (d.bytes !== size || a.bytes < size) throw new Error(`${route}: read ${a.bytes} bytes through the API and ${d.bytes} directly, expected ${size}`);
-          rows.push({ route, directMbPerS: Math.round(d.mbPerS), apiMbPerS: Math.round(a.mbPerS), bytes: a.bytes, rssGrowthMb: Math.round((peak - baseline) / MB * 10) / 10 });
+          rows.push({ route, directMbPerS: Math.round(d.mbPerS), apiMbPerS: Math.round(a.mbPerS), bytes: a.bytes, rssGrowthMb: Math.round((peak - baseline) / MB * 10) / 10, cpuMsPer256MiB: { direct: d.cpu, api: a.cpu } });
         }
       }
       const perRoute = Object.fromEntries(Object.keys(routes).map((route) => {
         const mine = rows.filter((x) => x.route === route);
         const ratio = median(mine.map((x) => x.apiMbPerS / x.directMbPerS));
         const growth = Math.max(coldGrowthMb, ...mine.map((x) => x.rssGrowthMb));
+        const cpu = (path: 'direct' | 'api', who: keyof Cpu) => median(mine.map((x) => x.cpuMsPer256MiB[path][who]));
+        const apiCpu = { store: cpu('api', 'store'), api: cpu('api', 'api'), client: cpu('api', 'client') };
+        const directCpu = { store: cpu('direct', 'store'), client: cpu('direct', 'client') };
         return [route, {
           ratioApiOverDirect: Number(ratio.toFixed(3)),
           apiMbPerS: median(mine.map((x) => x.apiMbPerS)),
           directMbPerS: median(mine.map((x) => x.directMbPerS)),
           peakRssGrowthMb: growth,
+          // CPU each process spends per 256 MiB (medians). With every process busy, 2 cores move
+          // at most 2 / (sum of the through-API column) of 256 MiB per second through the API.
+          cpuMsPer256MiB: { direct: directCpu, api: apiCpu },
           met: { throughputRatio: ratio >= TARGETS.throughputRatio, rssGrowth: growth < TARGETS.rssGrowthMb },
         }];
       }));

@@ -145,6 +145,9 @@ export class FaultHarness {
     return h;
   }
 
+  /** Strikes that missed, and why (scenarios.ts retries them). */
+  readonly misses: string[] = [];
+
   /** A progress line (to opts.log). */
   note(line: string): void {
     this.opts.log?.(line);

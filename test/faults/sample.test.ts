@@ -25,7 +25,7 @@ test('fault sample: child kill, parent kill, S3 faults, Redis restart — no run
     // its kill lands.
     const strikeWindow = 16;
     await Promise.all([childKills(h, [a], strikeWindow), parentKill(h, b, strikeWindow, 'SIGKILL')]);
-    assert.deepEqual(h.faults.map((f) => f.kind).sort(), ['child_kill', 'parent_kill'], 'both kills landed while the runs trained');
+    assert.deepEqual(h.faults.map((f) => f.kind).sort(), ['child_kill', 'parent_kill'], `both kills landed while the runs trained; misses: ${h.misses.join(' | ') || 'none'}`);
 
     const outage = await redisOutage(h, { queued: 1, epochs: 8, downMs: 1500 });
     assert.ok(outage.api.requests >= 4);

@@ -43,13 +43,35 @@ export async function baseline(h: FaultHarness, epochs: number): Promise<{ run: 
 
 /** SIGKILLs the sandboxed child of each run once, at a random epoch. */
 export async function childKills(h: FaultHarness, runs: TrackedRun[], epochs: number): Promise<void> {
-  await Promise.all(runs.map(async (run) => {
+  await Promise.all(runs.map((run) => strike(h, run, epochs, 'child kill', async () => {
     // Locate the child first (it takes up to one cancel-poll period), then strike at the moment.
-    await h.waitFor(run, (v) => v.status !== 'queued', 'start', 120000);
     const where = await h.locateOne(run.jobId).catch(() => undefined);
-    if (!(await randomMoment(h, run, 2, epochs - 4))) return;
-    await h.killChild(run, where).catch((err) => h.note(`child kill skipped: ${(err as Error).message}`));
-  }));
+    if (!(await randomMoment(h, run, 2, epochs - 4))) return 'the run was no longer running at the chosen moment';
+    try {
+      await h.killChild(run, where);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  })));
+}
+
+/**
+ * Runs `attempt` (which returns null once its fault landed, else why it did not) up to three
+ * times while the run is still running: on a loaded machine a location or a moment can slip (the
+ * sandbox child changes, the cancel poll is late), and a missed strike would leave the run
+ * untested. Each miss is noted with its reason.
+ */
+async function strike(h: FaultHarness, run: TrackedRun, epochs: number, what: string, attempt: () => Promise<string | null>): Promise<boolean> {
+  await h.waitFor(run, (v) => v.status !== 'queued', 'start', 120000);
+  for (let tries = 1; tries <= 3; tries++) {
+    const missed = await attempt();
+    if (missed === null) return true;
+    h.note(`${what} of ${run.label} missed (try ${tries}): ${missed}`);
+    h.misses.push(`${what} of ${run.label}, try ${tries}: ${missed}`);
+    if (run.status !== null || (run.view?.progress?.epoch ?? 0) >= epochs) return false;
+  }
+  return false;
 }
 
 /**
@@ -57,15 +79,19 @@ export async function childKills(h: FaultHarness, runs: TrackedRun[], epochs: nu
  * hand-back) and starts a replacement worker. Other runs on that worker are hit too.
  */
 export async function parentKill(h: FaultHarness, run: TrackedRun, epochs: number, signal: 'SIGKILL' | 'SIGTERM'): Promise<WorkerHandle | null> {
-  await h.waitFor(run, (v) => v.status !== 'queued', 'start', 120000);
-  const where = await h.locateOne(run.jobId).catch(() => null);
-  if (!where) return null;
-  if (!(await randomMoment(h, run, 2, epochs - 4))) return null;
-  // Workers run one job at a time (KILN_WORKER_CONCURRENCY=1), so the run is the worker's only victim
-  // as long as it still trains there.
-  const still = parentPid(where.childPid) === where.worker.pid ? where : await h.locateOne(run.jobId).catch(() => null);
-  if (!still) return null;
-  return h.killParent(still.worker, signal, [run]);
+  let killed: WorkerHandle | null = null;
+  await strike(h, run, epochs, `parent ${signal}`, async () => {
+    const where = await h.locateOne(run.jobId).catch(() => null);
+    if (!where) return 'the run was not found training in a live worker';
+    if (!(await randomMoment(h, run, 2, epochs - 4))) return 'the run was no longer running at the chosen moment';
+    // Workers run one job at a time (KILN_WORKER_CONCURRENCY=1), so the run is the worker's only victim
+    // as long as it still trains there.
+    const still = parentPid(where.childPid) === where.worker.pid ? where : await h.locateOne(run.jobId).catch(() => null);
+    if (!still) return 'the run moved before the strike and was not found again';
+    killed = await h.killParent(still.worker, signal, [run]);
+    return null;
+  });
+  return killed;
 }
 
 /** Drops every Redis connection once the run reaches a random epoch. */
