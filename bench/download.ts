@@ -9,13 +9,22 @@
  * every 50 ms. The API's first large download (from a fresh process) is measured on its own for its
  * RSS growth; the rounds after it compare warm paths. Targets: API/direct throughput ≥ 0.8 for each
  * route (median over rounds); API peak RSS growth < 64 MB (the first download included).
+ * Each read also reports the CPU time each process spent on it (store, API, client; ms per 256 MiB).
+ *
+ * Placement (`--pin 1`, the default, with `taskset` and at least 2 CPUs): the store process, which
+ * stands for S3 on machines of its own, is pinned to CPU 0, and the API and this client to CPU 1,
+ * for both paths alike. Unpinned on a 2-core machine, the API's CPU time is partly taken from the
+ * store's (which serves at about one full core), so the ratio would measure the machine's size
+ * rather than the API; `--pin 0` shows that figure.
  * Prints one JSON object. Needs `npm run build`.
  *
- * Usage: npm run bench:download -- [--megabytes 256] [--rounds 2]
+ * Usage: npm run bench:download -- [--megabytes 256] [--rounds 2] [--pin 1|0]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { get, type IncomingMessage } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { median, parseFlags } from './support/figures';
 import { freePort, startService } from './support/processes';
 import { startStoreProcess } from './support/store-process';
@@ -34,6 +43,19 @@ function rssBytes(pid: number): number {
   const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!kb) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb[1]) * 1024;
+}
+
+/**
+ * Pins every thread of a process to one CPU (`taskset`); false where that cannot be done (no
+ * taskset, a single CPU).
+ */
+function pin(pid: number, cpu: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** CPU time a process has used, in ms: the sum of its threads' on-CPU nanoseconds (schedstat). */
@@ -80,7 +102,7 @@ async function drainText(stream: AsyncIterable<Buffer>): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const opts = parseFlags(process.argv.slice(2), 'bench:download', { megabytes: 256, rounds: 2 });
+  const opts = parseFlags(process.argv.slice(2), 'bench:download', { megabytes: 256, rounds: 2, pin: 1 });
   const size = Math.round(opts.megabytes * MB / 4) * 4;
   // Both paths read the same server; at normal priority, since here it serves what is measured.
   const s3 = await startStoreProcess(0, { nice: false });
@@ -119,6 +141,12 @@ async function main(): Promise<void> {
       KILN_STORE: s3.uri, KILN_S3_ENDPOINT: s3Options.endpoint, AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
     }, `${base}/healthz`);
+    // The store stands for S3 on other machines: with --pin 1 (the default) it gets CPU 0 to itself
+    // and the API and this client share CPU 1, on both paths alike, so the API's work is not taken
+    // out of the store's time as it would not be in production. --pin 0 lets the OS place them.
+    const placement = opts.pin && availableParallelism() >= 2 && pin(s3.pid, 0) && pin(api.pid, 1) && pin(process.pid, 1)
+      ? 'store on CPU 0; API and client on CPU 1'
+      : 'unpinned';
     const routes: Record<string, string> = {
       modelFile: `${base}/v1/runs/${runId}/model/weights.bin`,
       artifactDownload: `${base}/v1/runs/${runId}/artifacts/download?path=${encodeURIComponent(`${keys.runRelative}weights.bin`)}`,
@@ -192,6 +220,7 @@ async function main(): Promise<void> {
         node: process.version,
         weightsBytes: size,
         rounds: opts.rounds,
+        placement,
         targets: { throughputRatio: `>= ${TARGETS.throughputRatio}`, rssGrowthMb: `< ${TARGETS.rssGrowthMb}` },
         firstDownload: { route: 'modelFile', apiMbPerS: Math.round(cold.mbPerS), rssGrowthMb: coldGrowthMb },
         routes: perRoute,

@@ -138,34 +138,103 @@ export class ArtifactService {
     ];
     // Headers are built now, so a name or size ustar cannot hold fails before the response starts.
     const headers = members.map((m) => ustarHeader(m));
-    const stream = Readable.from(archiveChunks(this.store, members, headers), { objectMode: false });
+    const stream = new ArchiveStream(this.store, members, headers);
     return { stream, size: ustarArchiveSize(members), fileName: `${runId}-model.tar` };
   }
 }
 
-async function* archiveChunks(store: ArtifactStore, members: ArchiveMember[], headers: Buffer[]): AsyncGenerator<Buffer> {
-  for (const [i, member] of members.entries()) {
-    yield headers[i];
-    if ('bytes' in member) yield member.bytes;
-    else if ('key' in member) {
-      const opened = await store.getStream(member.key);
-      if (opened === null) throw new KilnError('INTERNAL', `${member.key} disappeared while the model archive was being sent`);
-      let sent = 0;
-      // Leaving this loop early (client gone) destroys the store stream, which frees its socket or file.
-      for await (const chunk of opened.stream) {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        sent += bytes.length;
-        if (sent > member.size) break;
-        yield bytes;
-      }
-      if (sent !== member.size) {
-        // The header already promised member.size bytes; a changed object cannot be sent honestly.
-        throw new KilnError('INTERNAL', `${member.key} is no longer the ${member.size} bytes it was when the archive started`);
-      }
-    }
-    yield ustarPadding(member.size);
+/**
+ * The archive's bytes: each member's header, its bytes (in hand, or the store object's chunks as
+ * they arrive, passed on as they are), its padding, then the end-of-archive blocks. A store object
+ * is read in flowing mode and paused while the client is behind, so memory stays at a few chunks
+ * and no promise is made per chunk. An object that is not the size its header promised ends the
+ * stream with an error (the client sees a cut response, never a wrong archive).
+ */
+class ArchiveStream extends Readable {
+  private index = -1;
+  private source: Readable | null = null;
+  private opening = false;
+
+  constructor(private readonly store: ArtifactStore, private readonly members: ArchiveMember[], private readonly headers: Buffer[]) {
+    super();
   }
-  yield END_OF_ARCHIVE;
+
+  override _read(): void {
+    if (this.source !== null) this.source.resume();
+    else if (!this.opening) void this.nextMember();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    // The client went away (or a member failed): free the store stream's socket or file.
+    this.source?.destroy();
+    this.source = null;
+    callback(err);
+  }
+
+  /** Sends members until one is a store object (which continues from its 'end') or the archive ends. */
+  private async nextMember(): Promise<void> {
+    while (!this.destroyed) {
+      this.index++;
+      if (this.index === this.members.length) {
+        this.push(END_OF_ARCHIVE);
+        this.push(null);
+        return;
+      }
+      const member = this.members[this.index];
+      this.push(this.headers[this.index]);
+      if ('key' in member) {
+        await this.streamObject(member.key, member.size);
+        return;
+      }
+      if ('bytes' in member) this.push(member.bytes);
+      this.push(ustarPadding(member.size));
+    }
+  }
+
+  private async streamObject(key: string, size: number): Promise<void> {
+    this.opening = true;
+    let opened: Awaited<ReturnType<ArtifactStore['getStream']>>;
+    try {
+      opened = await this.store.getStream(key);
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    } finally {
+      this.opening = false;
+    }
+    if (opened === null) {
+      this.destroy(new KilnError('INTERNAL', `${key} disappeared while the model archive was being sent`));
+      return;
+    }
+    const source = opened.stream as Readable;
+    if (this.destroyed) {
+      source.destroy();
+      return;
+    }
+    const changed = () => new KilnError('INTERNAL', `${key} is no longer the ${size} bytes it was when the archive started`);
+    let sent = 0;
+    this.source = source;
+    source.on('data', (chunk: Buffer | string) => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      sent += bytes.length;
+      // The header already promised `size` bytes; a changed object cannot be sent honestly.
+      if (sent > size) {
+        this.destroy(changed());
+        return;
+      }
+      if (!this.push(bytes)) source.pause();
+    });
+    source.once('error', (err) => this.destroy(err));
+    source.once('end', () => {
+      this.source = null;
+      if (sent !== size) {
+        this.destroy(changed());
+        return;
+      }
+      this.push(ustarPadding(size));
+      void this.nextMember();
+    });
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ export interface StoreProcessInfo {
 }
 
 export interface StoreProcess extends StoreProcessInfo {
+  /** The store process's pid. */
+  pid: number;
   /** `createStore` options for the proxy (`direct` = s3rver itself). */
   s3Options(direct?: boolean): { endpoint: string; forcePathStyle: true; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
   /** Requests the proxy has forwarded so far, and the CPU time (ms) the store process has used. */
@@ -49,6 +51,7 @@ export async function startStoreProcess(latencyMs: number, opts: { nice?: boolea
   const info = JSON.parse(await nextLine()) as StoreProcessInfo;
   return {
     ...info,
+    pid: child.pid!,
     s3Options: (direct = false) => ({ endpoint: direct ? info.directEndpoint : info.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: info.credentials }),
     async counters() {
       child.stdin!.write('counters\n');

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { releaseModelCaches } from './memory';
-import { epochLogs, numericLogs, validationLogs, type BatchHooks, type TrainingSession, type ValidationPredictions } from './training-session';
+import { epochLogs, relayBatches, validationLogs, type BatchHooks, type TrainingSession, type ValidationPredictions } from './training-session';
 
 /** One batch of rows as typed arrays (row-major), ready to become tensors. */
 export interface ArrayBatch {
@@ -66,11 +66,7 @@ export class FileTrainingSession implements TrainingSession {
         epochs: epoch + 1,
         initialEpoch: epoch,
         verbose: 0,
-        // Kiln runs the epoch-level callbacks itself after the validation pass; tfjs only relays batches.
-        callbacks: {
-          onBatchBegin: async (batch: number) => hooks.onBatchBegin(batch),
-          onBatchEnd: async (batch: number, logs?: Record<string, unknown>) => hooks.onBatchEnd(batch, numericLogs(logs)),
-        },
+        callbacks: relayBatches(hooks),
       });
       return epochLogs(history);
     } finally {

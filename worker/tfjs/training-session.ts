@@ -108,11 +108,7 @@ export class ArrayTrainingSession implements TrainingSession {
         batchSize,
         shuffle: false,
         verbose: 0,
-        // Kiln runs the epoch-level callbacks itself after the validation pass; tfjs only relays batches.
-        callbacks: {
-          onBatchBegin: async (batch: number) => hooks.onBatchBegin(batch),
-          onBatchEnd: async (batch: number, logs?: Record<string, unknown>) => hooks.onBatchEnd(batch, numericLogs(logs)),
-        },
+        callbacks: relayBatches(hooks),
       });
       return epochLogs(history);
     } finally {
@@ -168,6 +164,17 @@ export function validationLogs(model: LayersModel, out: tf.Scalar | tf.Scalar[])
 }
 
 /** Batch logs as plain numbers, without tfjs's `batch` and `size` entries. */
+/**
+ * The tfjs callbacks of one epoch's `fit`/`fitDataset`: Kiln runs the epoch-level callbacks itself
+ * after its validation pass, so tfjs only relays batches.
+ */
+export function relayBatches(hooks: BatchHooks) {
+  return {
+    onBatchBegin: async (batch: number) => hooks.onBatchBegin(batch),
+    onBatchEnd: async (batch: number, logs?: Record<string, unknown>) => hooks.onBatchEnd(batch, numericLogs(logs)),
+  };
+}
+
 export function numericLogs(logs?: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(logs ?? {})) {
