@@ -72,10 +72,23 @@ export class ArrayTrainingSession implements TrainingSession {
     labelShape: number[],
   ) {
     const yShape = labelShape.length === 0 ? [1] : labelShape;
-    this.x = tf.tensor(train.x, [train.count, ...featureShape], 'float32');
-    this.y = tf.tensor(train.y, [train.count, ...yShape], 'float32');
-    this.xVal = validation ? tf.tensor(validation.x, [validation.count, ...featureShape], 'float32') : null;
-    this.yVal = validation ? tf.tensor(validation.y, [validation.count, ...yShape], 'float32') : null;
+    // All four or none: a shape that does not fit (or wasm memory running out) on a later tensor
+    // must not leave the earlier ones behind in the reused sandbox.
+    const made: tf.Tensor[] = [];
+    const make = (values: Float32Array, shape: number[]) => {
+      const t = tf.tensor(values, shape, 'float32');
+      made.push(t);
+      return t;
+    };
+    try {
+      this.x = make(train.x, [train.count, ...featureShape]);
+      this.y = make(train.y, [train.count, ...yShape]);
+      this.xVal = validation ? make(validation.x, [validation.count, ...featureShape]) : null;
+      this.yVal = validation ? make(validation.y, [validation.count, ...yShape]) : null;
+    } catch (err) {
+      for (const t of made) t.dispose();
+      throw err;
+    }
   }
 
   private epochBeganAt: number | null = null;
