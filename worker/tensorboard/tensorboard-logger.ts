@@ -59,6 +59,14 @@ export interface TensorBoardLoggerOptions {
    */
   sink: (relativePath: string, bytes: Buffer) => void;
   /**
+   * Once an event file holds at least this many bytes, the next record starts a new file (whose
+   * name sorts after it; TensorBoard reads a directory's files in name order as one stream). A store
+   * object cannot be appended to, so a file is uploaded whole each time it grows: rotating keeps
+   * that cost bounded instead of growing with the run. Records of one hook call stay in one file.
+   * @defaultValue no rotation
+   */
+  maxFileBytes?: number;
+  /**
    * Host name put in event file names.
    * @defaultValue 'kiln'
    */
@@ -96,6 +104,8 @@ type Dir = 'train' | 'validation';
 interface OpenFile {
   path: string;
   writer: EventFileWriter;
+  /** Bytes handed to the sink for this file so far. */
+  bytes: number;
 }
 
 /** tfjs puts these bookkeeping entries into batch logs next to the metrics. */
@@ -146,6 +156,7 @@ export class TensorBoardLogger {
   private readonly hostname: string;
   private readonly now: () => number;
   private readonly getWeights: () => WeightValues[];
+  private readonly maxFileBytes: number;
 
   /** What `onTrainBegin` starts from: empty, or what `restore` was given. */
   private baseline: TensorBoardLoggerState = emptyState();
@@ -177,6 +188,14 @@ export class TensorBoardLogger {
     this.hostname = options.hostname ?? 'kiln';
     this.now = options.now ?? Date.now;
     this.getWeights = getWeights;
+    const maxFileBytes = options.maxFileBytes ?? Number.POSITIVE_INFINITY;
+    if (!(maxFileBytes > 0)) throw new RangeError(`maxFileBytes must be positive, got ${String(maxFileBytes)}`);
+    this.maxFileBytes = maxFileBytes;
+  }
+
+  /** Paths of the files still being written (one per directory at most); the others are complete. */
+  openPaths(): string[] {
+    return [...this.open.values()].map((f) => f.path);
   }
 
   /**
@@ -225,7 +244,7 @@ export class TensorBoardLogger {
       const wallTime = this.now() / 1000;
       const file = this.writerFor('train', wallTime);
       const chunks = metrics.map(([name, value]) => file.writer.scalar(`batch_${name}`, globalStep, value, wallTime));
-      this.sink(file.path, Buffer.concat(chunks));
+      this.write('train', file, Buffer.concat(chunks));
     }
     this.current.lastBatchStep = globalStep;
   }
@@ -276,9 +295,16 @@ export class TensorBoardLogger {
 
     for (const dir of ['train', 'validation'] as const) {
       const chunks = out.get(dir);
-      if (chunks) this.sink(this.open.get(dir)!.path, Buffer.concat(chunks));
+      if (chunks) this.write(dir, this.open.get(dir)!, Buffer.concat(chunks));
     }
     this.current.lastEpoch = epoch;
+  }
+
+  /** Hands bytes to the sink; a file that has reached `maxFileBytes` is complete after them. */
+  private write(dir: Dir, file: OpenFile, bytes: Buffer): void {
+    this.sink(file.path, bytes);
+    file.bytes += bytes.length;
+    if (file.bytes >= this.maxFileBytes) this.open.delete(dir);
   }
 
   private writerFor(dir: Dir, wallTime: number): OpenFile {
@@ -287,7 +313,7 @@ export class TensorBoardLogger {
     let timestamp = Math.floor(wallTime);
     for (const f of this.current.files) if (f.dir === dir && f.timestamp >= timestamp) timestamp = f.timestamp + 1;
     const path = `${dir}/${EventFileWriter.fileName(this.hostname, timestamp)}`;
-    const file: OpenFile = { path, writer: new EventFileWriter({ now: this.now }) };
+    const file: OpenFile = { path, writer: new EventFileWriter({ now: this.now }), bytes: 0 };
     this.current.files.push({ path, dir, timestamp });
     this.open.set(dir, file);
     return file;

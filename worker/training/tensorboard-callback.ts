@@ -5,16 +5,27 @@ import { int, stateObject, type JsonValue } from '../../core/callbacks/callback-
 import { TensorBoardLogger, type TensorBoardLoggerState, type WeightValues } from '../tensorboard/tensorboard-logger';
 
 /**
+ * Event files are started anew past this size (see `TensorBoardLoggerOptions.maxFileBytes`), so
+ * the bytes re-uploaded each epoch stay bounded however long the run.
+ */
+export const TENSORBOARD_FILE_BYTES = 1024 * 1024;
+
+/**
  * Keras's TensorBoard callback for Kiln: feeds the run's logs to the event-file writer and hands
  * each event file's bytes to `upload` at every epoch end. Store objects cannot be appended to, so
- * each upload carries the file's whole content so far (event files stay small: scalars per epoch and
- * compact histograms). An observer: a failure is counted and reported, never fatal.
+ * each upload carries the file's whole content so far; files are rotated at `maxFileBytes`
+ * ({@link TENSORBOARD_FILE_BYTES}), so what an epoch uploads is at most about that much per
+ * directory, and a completed file, uploaded one last time, is kept only as its size. An observer: a
+ * failure is counted and reported, never fatal.
  */
 export class TensorBoard extends Callback {
   override readonly name = 'TensorBoard';
   override readonly role = 'observer' as const;
   private readonly logger: TensorBoardLogger;
+  /** The bytes of the files still being written. */
   private readonly files = new Map<string, Buffer[]>();
+  /** Sizes of this attempt's completed files (their bytes are uploaded and dropped). */
+  private readonly completed: { [path: string]: number } = {};
   private readonly dirty = new Set<string>();
   /**
    * Event files of earlier attempts, with their sizes at the backup this run resumed from: a resume
@@ -27,11 +38,13 @@ export class TensorBoard extends Callback {
     spec: SchemaTensorBoardSpec,
     getWeights: () => WeightValues[],
     private readonly upload: (relativePath: string, content: Buffer) => Promise<void>,
+    maxFileBytes: number = TENSORBOARD_FILE_BYTES,
   ) {
     super();
     this.logger = new TensorBoardLogger({
       histogramFreq: spec.histogramFreq ?? 0,
       updateFreq: spec.updateFreq ?? 'epoch',
+      maxFileBytes,
       sink: (path, bytes) => {
         const parts = this.files.get(path) ?? [];
         parts.push(bytes);
@@ -52,7 +65,7 @@ export class TensorBoard extends Callback {
    * so epochs logged after the backup are not in the logs twice.
    */
   override state(): JsonValue {
-    const sizes: { [path: string]: number } = { ...this.earlierFiles };
+    const sizes: { [path: string]: number } = { ...this.earlierFiles, ...this.completed };
     for (const [path, parts] of this.files) sizes[path] = parts.reduce((n, b) => n + b.length, 0);
     return { globalStep: this.globalStep, logger: this.logger.state() as unknown as JsonValue, sizes };
   }
@@ -68,6 +81,7 @@ export class TensorBoard extends Callback {
     }
     this.files.clear();
     this.dirty.clear();
+    for (const path of Object.keys(this.completed)) delete this.completed[path];
   }
 
   override async onBatchEnd(_batch: number, logs?: Logs): Promise<void> {
@@ -78,9 +92,16 @@ export class TensorBoard extends Callback {
   override async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
     const l = logs ?? {};
     this.logger.onEpochEnd(epoch, l, l.learning_rate ?? this.model.getLearningRate());
+    const open = new Set(this.logger.openPaths());
     for (const path of [...this.dirty]) {
       this.dirty.delete(path);
-      await this.upload(path, Buffer.concat(this.files.get(path) ?? []));
+      const content = Buffer.concat(this.files.get(path) ?? []);
+      await this.upload(path, content);
+      if (!open.has(path)) {
+        // Complete: this was its last upload; keep only its size for backups.
+        this.completed[path] = content.length;
+        this.files.delete(path);
+      }
     }
   }
 }

@@ -222,3 +222,34 @@ test('restore rejects a state it did not produce', () => {
     assert.throws(() => logger.restore(bad as unknown as TensorBoardLoggerState), TypeError);
   }
 });
+
+test('maxFileBytes rotates event files: names sort in writing order and together hold every step once', () => {
+  const whole = new FakeStore();
+  const ref = { epoch: 0 };
+  const plain = newLogger(whole, {}, ref);
+  plain.onTrainBegin();
+  runEpochs(plain, 0, history.length, ref);
+
+  const store = new FakeStore();
+  // Small enough that nearly every write completes its file; the clock stays put, so the
+  // names must still differ and sort in order.
+  const logger = newLogger(store, { maxFileBytes: 200 }, ref, () => 1_700_000_000_000);
+  logger.onTrainBegin();
+  runEpochs(logger, 0, history.length, ref);
+
+  assert.ok(store.paths('train').length > 3, `train/ was rotated (${store.paths('train').length} files)`);
+  assert.ok(store.paths('validation').length > 1, 'validation/ was rotated');
+  // Files in name order are files in writing order.
+  const firstUse = [...new Set(store.calls)];
+  for (const dir of ['train', 'validation']) {
+    assert.deepEqual(store.paths(dir), firstUse.filter((p) => p.startsWith(`${dir}/`)));
+    for (const p of store.paths(dir)) assert.equal(readEvents(Buffer.concat(store.files.get(p)!))[0]!.fileVersion, 'brain.Event:2');
+  }
+  // The logger writes to at most one open file per directory, and none of the completed ones again.
+  const open = new Set(logger.openPaths());
+  assert.ok(open.size <= 2);
+  for (const dir of ['train', 'validation']) {
+    const tagsSteps = (s: FakeStore) => summaryValues(s.events(dir)).map((v) => [v.tag, v.step, v.simpleValue ?? null]);
+    assert.deepEqual(tagsSteps(store), tagsSteps(whole), `${dir}/ holds the same records as without rotation`);
+  }
+});
