@@ -163,8 +163,14 @@ export class BackupWriter {
     this.versions.push(...[...found].sort(compareVersions));
   }
 
-  /** Queues a backup of the end of `epoch`; resolves once its files are admitted by the uploader. */
-  async write(epoch: number, state: BackupState, blobs: { weights: Buffer; optimizer: Buffer; bestWeights: Buffer | null }): Promise<void> {
+  /**
+   * Queues a backup of the end of `epoch`; resolves once its files are admitted by the uploader.
+   * `after` is work that must be stored before latest.json names this backup although it is not
+   * queued yet (best.json's pending moves, which wait for their checkpoints): a resume from this
+   * backup reads best.json from the store and would otherwise lose a move the backup's manifest
+   * already counts on.
+   */
+  async write(epoch: number, state: BackupState, blobs: { weights: Buffer; optimizer: Buffer; bestWeights: Buffer | null }, after: Promise<unknown> = Promise.resolve()): Promise<void> {
     const keys: BackupKeys = backupKeys(this.tenant, this.runId, backupVersion(this.attempt, epoch));
     this.written.set(keys.version, [keys.weights, keys.optimizer, ...(blobs.bestWeights ? [keys.bestWeights] : []), keys.state]);
     const uploads = [
@@ -183,7 +189,7 @@ export class BackupWriter {
     const pointer: BackupPointer = { version: keys.version, attempt: this.attempt, epoch, savedAt: state.savedAt };
     // latest.json moves only after every file of its version is stored, and in backup order.
     this.chain = this.chain.then(async () => {
-      await Promise.all([...uploads.map((u) => u.stored), earlier]);
+      await Promise.all([...uploads.map((u) => u.stored), earlier, after]);
       await (await this.uploader.enqueue(backupPointerKey(this.tenant, this.runId), JSON.stringify(pointer), { contentType: 'application/json' })).stored;
       if (!this.versions.includes(keys.version)) this.versions.push(keys.version);
       this.pruning = this.pruning.then(() => this.prune(2));

@@ -313,7 +313,7 @@ async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: Scrat
         weights: encodeModelWeights(model),
         optimizer: encodeOptimizer(model.optimizer),
         bestWeights: snapshot ? handle.encodeSnapshot(snapshot) : null,
-      });
+      }, bestChain);
     };
     for (let epoch = startEpoch; epoch < spec.fit.epochs && !handle.stopTraining; epoch++) {
       checkInterrupt();

@@ -99,4 +99,26 @@ describe('BackupWriter', () => {
       await store.close();
     }
   });
+
+  it('does not name a backup in latest.json before the work it waits for (a pending best.json move) is done', async () => {
+    const runId = 'run_after';
+    const store = new S3Store(s3.uri, s3.s3Options);
+    try {
+      const writer = new BackupWriter(store, new Uploader(store, { offThread: true }), TENANT, runId, 1, SETTINGS, () => undefined);
+      await writer.write(0, state(runId, 1, 0), { weights: Buffer.alloc(8), optimizer: Buffer.alloc(8), bestWeights: null });
+      await writer.settled();
+      let release!: () => void;
+      const pendingBestMove = new Promise<void>((r) => { release = r; });
+      await writer.write(1, state(runId, 1, 1), { weights: Buffer.alloc(8, 1), optimizer: Buffer.alloc(8, 1), bestWeights: null }, pendingBestMove);
+      const pointerVersion = async () => (JSON.parse((await direct.get(backupPointerKey(TENANT, runId)))!.toString()) as { version: string }).version;
+      // The backup's own files are stored quickly; latest.json must still name the earlier backup.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await pointerVersion(), backupVersion(1, 0));
+      release();
+      await writer.settled();
+      assert.equal(await pointerVersion(), backupVersion(1, 1));
+    } finally {
+      await store.close();
+    }
+  });
 });
