@@ -217,34 +217,10 @@ async function largeCsv(opts: Options, budget: { csvBytes: number; datasetMemory
     }
     const after = sample();
     const floatBytes = rows * (opts.features + 1) * 4;
-    if (budget) {
-      return {
-        backend: choice.backend,
-        datasetMemoryMb: budget.datasetMemoryBytes === undefined ? null : mb(budget.datasetMemoryBytes),
-        storage,
-        scratchMb: mb(scratchBytes),
-        rows,
-        epochs: opts.epochs,
-        status: result.status,
-        accuracy: result.metrics.accuracy,
-        seconds: Math.round(seconds * 10) / 10,
-        csvMb: mb(csvBytes),
-        float32DataMb: mb(floatBytes),
-        before: inMb(before),
-        peak: { ...inMb(peak), maxRssMb: mb(process.resourceUsage().maxRSS * 1024) },
-        // Spilled jobs: the sampled peak up to the end of loading (parse, split, statistics).
-        peakWhileLoading: peakWhileLoading ? inMb(peakWhileLoading) : null,
-        after: inMb(after),
-        rssGrowthAtPeakMb: mb(process.resourceUsage().maxRSS * 1024 - before.rss),
-        numTensorsAfter: tensorCount(),
-      };
-    }
-    // Measured second so its leftovers do not inflate the job's `before`.
-    const loading = await liveHeapWhileLoading(store, csvBytes);
-    return {
+    // What every case reports; the budget cases and the plain large-CSV case add their own below.
+    const job = {
       backend: choice.backend,
-      rows: opts.rows,
-      features: opts.features,
+      rows,
       epochs: opts.epochs,
       status: result.status,
       accuracy: result.metrics.accuracy,
@@ -254,11 +230,28 @@ async function largeCsv(opts: Options, budget: { csvBytes: number; datasetMemory
       before: inMb(before),
       peak: { ...inMb(peak), maxRssMb: mb(process.resourceUsage().maxRSS * 1024) },
       after: inMb(after),
+      numTensorsAfter: tensorCount(),
+    };
+    if (budget) {
+      return {
+        ...job,
+        datasetMemoryMb: budget.datasetMemoryBytes === undefined ? null : mb(budget.datasetMemoryBytes),
+        storage,
+        scratchMb: mb(scratchBytes),
+        // Spilled jobs: the sampled peak up to the end of loading (parse, split, statistics).
+        peakWhileLoading: peakWhileLoading ? inMb(peakWhileLoading) : null,
+        rssGrowthAtPeakMb: mb(process.resourceUsage().maxRSS * 1024 - before.rss),
+      };
+    }
+    // Measured second so its leftovers do not inflate the job's `before`.
+    const loading = await liveHeapWhileLoading(store, csvBytes);
+    return {
+      ...job,
+      features: opts.features,
       // Sampled without forcing GC, so this includes parse garbage not yet collected; `loadingOnly`
       // has the live figure.
       heapUsedGrowthAtPeakMb: mb(peak.heapUsed - before.heapUsed),
       rssGrowthAtPeakMb: mb(peak.rss - before.rss),
-      numTensorsAfter: tensorCount(),
       loadingOnly: loading,
     };
   } finally {

@@ -185,18 +185,17 @@ async function readDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions, budge
       sameAs: trainSource.name,
     }, spill(tableBytes(trainTable)))
     : null;
+  const description = {
+    featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
+    labelShape: encoding === 'one-hot' ? [width] : [],
+    classes,
+    featureColumns: trainTable.featureColumns,
+    labelColumn,
+  };
   if (budget && (trainTable.file || valTable?.file)) {
     const sides = await spilledSides(spec, opts.seed ?? 0, budget.scratch, encoding, classes, width, labelColumn,
       { table: trainTable, name: trainSource.name }, valTable && valSource ? { table: valTable, name: valSource.name } : null);
-    return {
-      storage: 'spilled',
-      ...sides,
-      featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
-      labelShape: encoding === 'one-hot' ? [width] : [],
-      classes,
-      featureColumns: trainTable.featureColumns,
-      labelColumn,
-    };
+    return { storage: 'spilled', ...sides, ...description };
   }
 
   let train: Split = {
@@ -217,17 +216,7 @@ async function readDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions, budge
   }
 
   const standardization = spec.standardize ? standardize(train, validation, trainTable.featureColumns.length) : null;
-  return {
-    storage: 'memory',
-    train,
-    validation,
-    featureShape: spec.reshape ? [...spec.reshape] : [trainTable.featureColumns.length],
-    labelShape: encoding === 'one-hot' ? [width] : [],
-    classes,
-    featureColumns: trainTable.featureColumns,
-    labelColumn,
-    standardization,
-  };
+  return { storage: 'memory', train, validation, ...description, standardization };
 }
 
 type DataFormat = 'csv' | 'ndjson';
