@@ -5,10 +5,16 @@
  *
  * Usage: npm run bench:train -- [--backends wasm,cpu] [--workloads mlp,cnn] [--samples 4096]
  *          [--epochs 2] [--cpu-cnn-samples 128] [--torch-threads N] [--torch-script PATH] [--no-torch]
+ *          [--matmul 128x784x256,512x512x512] [--no-matmul]
  *
  * The cpu backend trains the CNN at a few samples per second, so its CNN run uses
  * --cpu-cnn-samples (one batch by default); the output states the sample count of every figure.
  * Figures are samples/s over `epochs` epochs after one warm-up epoch, as model.fit runs them.
+ *
+ * It also measures the matrix product alone (GFLOP/s of `tf.matMul` for each MxKxN shape, the first
+ * being the MLP's first layer at batch 128) next to PyTorch's on the same shapes
+ * (bench/torch_matmul.py, one thread, OpenBLAS with its own kernel choice), so the training ratio
+ * can be read against what the kernel under it reaches.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -29,6 +35,7 @@ interface Options {
   torchThreads: number;
   torchScript: string;
   torch: boolean;
+  matmul: Array<[number, number, number]>;
 }
 
 const BATCH_SIZE = 128;
@@ -43,6 +50,7 @@ function parseArgs(argv: string[]): Options {
     torchThreads: 0,
     torchScript: path.resolve(__dirname, '..', '..', 'shared', 'bench', 'torch_reference.py'),
     torch: true,
+    matmul: [[128, 784, 256], [512, 512, 512]],
   };
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -73,6 +81,18 @@ function parseArgs(argv: string[]): Options {
       case '--torch-threads': opts.torchThreads = count(); break;
       case '--torch-script': opts.torchScript = path.resolve(value()); break;
       case '--no-torch': opts.torch = false; break;
+      case '--no-matmul': opts.matmul = []; break;
+      case '--matmul': {
+        const raw = value();
+        opts.matmul = raw.split(',').filter(Boolean).map((shape) => {
+          const dims = shape.split('x').map(Number);
+          if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+            problems.push(`--matmul takes MxKxN shapes separated by commas, got '${shape}'`);
+          }
+          return dims as [number, number, number];
+        });
+        break;
+      }
       default: problems.push(`unknown flag '${flag}'`);
     }
   }
@@ -121,6 +141,29 @@ async function samplesPerSecond(workload: Workload, samples: number, epochs: num
   }
 }
 
+/** GFLOP/s of `tf.matMul` on an [m,k]×[k,n] product, timed for about a second after a warm-up. */
+async function matMulGflops([m, k, n]: [number, number, number]): Promise<number> {
+  const a = tf.randomNormal([m, k], 0, 1, 'float32');
+  const b = tf.randomNormal([k, n], 0, 1, 'float32');
+  try {
+    const once = async () => {
+      const c = tf.matMul(a, b);
+      await c.data();
+      c.dispose();
+    };
+    for (let i = 0; i < 3; i++) await once();
+    let reps = 0;
+    const start = performance.now();
+    while (performance.now() - start < 1000) {
+      await once();
+      reps++;
+    }
+    return (2 * m * k * n * reps) / ((performance.now() - start) / 1000) / 1e9;
+  } finally {
+    tf.dispose([a, b]);
+  }
+}
+
 async function useBackend(backend: Backend): Promise<void> {
   if (backend === 'wasm') {
     await initWasmBackend();
@@ -145,6 +188,19 @@ function findTorchPython(): string | undefined {
     (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
+/** PyTorch's matrix-product GFLOP/s on the same shapes (bench/torch_matmul.py). */
+function runTorchMatmul(opts: Options): { gflops: Record<string, number>; blas: unknown } | { skipped: string } {
+  if (!opts.torch) return { skipped: '--no-torch given' };
+  if (opts.matmul.length === 0) return { skipped: '--no-matmul given' };
+  const python = findTorchPython();
+  if (python === undefined) return { skipped: 'no python3 on this machine can import torch' };
+  const threads = opts.torchThreads > 0 ? opts.torchThreads : 1;
+  const run = spawnSync(python, [path.join(__dirname, 'torch_matmul.py'), '--shapes', opts.matmul.map((s) => s.join('x')).join(','),
+    '--threads', String(threads)], { encoding: 'utf8' });
+  if (run.status !== 0) return { skipped: `torch_matmul.py failed (exit ${run.status}): ${(run.stderr ?? '').trim().slice(-500)}` };
+  return JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as { gflops: Record<string, number>; blas: unknown };
+}
+
 function runTorch(opts: Options): TorchResult | { skipped: string } {
   if (!opts.torch) return { skipped: '--no-torch given' };
   const python = findTorchPython();
@@ -164,9 +220,12 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const results: Record<string, Record<string, { samplesPerS: number; samples: number }>> = {};
   const notes: string[] = [];
+  const matmul: Record<string, Record<string, number>> = {};
   for (const backend of opts.backends) {
     await useBackend(backend);
     results[backend] = {};
+    matmul[backend] = {};
+    for (const shape of opts.matmul) matmul[backend][shape.join('x')] = Number((await matMulGflops(shape)).toFixed(2));
     for (const workload of opts.workloads) {
       const samples = backend === 'cpu' && workload === 'cnn' ? Math.min(opts.cpuCnnSamples, opts.samples) : opts.samples;
       if (samples !== opts.samples) {
@@ -189,6 +248,14 @@ async function main(): Promise<void> {
   } else {
     notes.push(`torch reference skipped: ${torch.skipped}`);
   }
+  const torchMatmul = runTorchMatmul(opts);
+  const matmulRatios: Record<string, Record<string, number>> = {};
+  if ('gflops' in torchMatmul) {
+    for (const [backend, byShape] of Object.entries(matmul)) {
+      matmulRatios[backend] = {};
+      for (const [shape, g] of Object.entries(byShape)) matmulRatios[backend][shape] = Number((g / torchMatmul.gflops[shape]).toFixed(3));
+    }
+  }
   const report = {
     bench: 'train',
     tfjs: tf.version_core,
@@ -199,6 +266,7 @@ async function main(): Promise<void> {
     kiln: results,
     torch,
     ratioKilnOverTorch: ratios,
+    matmulGflops: { kiln: matmul, torch: torchMatmul, ratioKilnOverTorch: matmulRatios },
     notes,
   };
   process.stdout.write(JSON.stringify(report) + '\n');
