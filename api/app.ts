@@ -3,7 +3,6 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Redis } from 'ioredis';
 import { createStore } from '../store/create-store';
-import type { ArtifactStore } from '../store/artifact-store';
 import type { ApiConfig } from './config';
 import { loadOpenApiDocument } from './openapi-document';
 import { ApiKeyAuth } from './plugins/auth';
@@ -31,11 +30,6 @@ import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
 import { JobEventService } from './services/job-event-service';
 import { JobEventsQueue } from './services/job-events-queue';
-
-export interface AppDeps {
-  redis: Redis;
-  store: ArtifactStore;
-}
 
 /**
  * Builds the API: external plugins (docs), then Kiln's (errors, auth), then the contract's routes.

@@ -55,8 +55,3 @@ export const BUILTIN_DATASETS: { readonly [N in BuiltinDatasetName]: BuiltinData
     labelColumn: 'label',
   },
 };
-
-/** Whether `name` is a built-in dataset (for callers holding an unchecked string). */
-export function isBuiltinDatasetName(name: string): name is BuiltinDatasetName {
-  return Object.prototype.hasOwnProperty.call(BUILTIN_DATASETS, name);
-}

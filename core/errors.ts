@@ -21,7 +21,6 @@ export type ErrorCode =
   | 'QUEUE_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
   | 'WORKER_CRASHED'
-  | 'TIMEOUT'
   | 'INTERNAL';
 
 interface CodeInfo {
@@ -51,7 +50,6 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   QUEUE_UNAVAILABLE: { status: 503, title: 'Queue unavailable', retryable: true },
   STORE_UNAVAILABLE: { status: 503, title: 'Artifact store unavailable', retryable: true },
   WORKER_CRASHED: { status: 500, title: 'Worker crashed', retryable: true },
-  TIMEOUT: { status: 504, title: 'Timed out', retryable: true },
   INTERNAL: { status: 500, title: 'Internal error', retryable: true },
 };
 

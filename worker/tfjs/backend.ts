@@ -35,8 +35,6 @@ export async function selectBackend(preference: BackendPreference, opts: { requi
   throw new Error(`no usable tfjs backend (${skipped.join('; ')})`);
 }
 
-let active: Backend | null = null;
-
 async function activate(candidate: Backend): Promise<boolean> {
   switch (candidate) {
     case 'node-gpu':
@@ -45,17 +43,14 @@ async function activate(candidate: Backend): Promise<boolean> {
       require(candidate === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tensorflow backend did not initialise');
       await tf.ready();
-      active = candidate;
       return candidate === 'node-gpu' && gpuVisible();
     }
     case 'wasm':
       await initWasmBackend();
-      active = 'wasm';
       return false;
     case 'cpu':
       if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend did not initialise');
       await tf.ready();
-      active = 'cpu';
       return false;
   }
 }
@@ -65,9 +60,4 @@ function gpuVisible(): boolean {
   const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean; binding?: { isUsingGpuDevice?: () => boolean } };
   if (typeof backend.isUsingGpuDevice === 'boolean') return backend.isUsingGpuDevice;
   return backend.binding?.isUsingGpuDevice?.() === true;
-}
-
-/** The backend the last successful `selectBackend` activated. */
-export function activeBackend(): Backend | null {
-  return active;
 }

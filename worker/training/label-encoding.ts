@@ -90,8 +90,3 @@ export function writeClassTarget(y: Float32Array, offset: number, encoding: Labe
       throw new Error('numeric labels have no class target');
   }
 }
-
-/** The distinct classes among raw label cells, canonical and in class-index order. */
-export function sortClasses(labels: Iterable<string>): string[] {
-  return [...new Set(Array.from(labels, canonicalLabel))].sort(compareLabels);
-}
