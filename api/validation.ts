@@ -1,6 +1,7 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import type { FieldProblem } from '../core/errors';
+import { editDistance } from '../core/edit-distance';
+import { pointerToken, type FieldProblem } from '../core/errors';
 
 /**
  * Validators for request parts, compiled from the OpenAPI document's schemas (JSON Schema 2020-12,
@@ -86,12 +87,12 @@ function describe(e: ErrorObject, base: string): FieldProblem {
       const name = params.additionalProperty as string;
       const close = allowed.find((a) => similar(a, name));
       return {
-        pointer: `${at}/${escape(name)}`,
+        pointer: `${at}/${pointerToken(name)}`,
         detail: `unknown field '${name}'; ${close ? `did you mean '${close}'? ` : ''}remove it${allowed.length ? ` or use one of: ${allowed.join(', ')}` : ''}`,
       };
     }
     case 'required':
-      return { pointer: `${at}/${escape(params.missingProperty)}`, detail: `'${params.missingProperty}' is required` };
+      return { pointer: `${at}/${pointerToken(params.missingProperty)}`, detail: `'${params.missingProperty}' is required` };
     case 'type':
       return { pointer: at, detail: `must be ${[].concat(params.type).join(' or ')}, got ${jsonType(e.data)}` };
     case 'enum':
@@ -107,10 +108,6 @@ function describe(e: ErrorObject, base: string): FieldProblem {
     default:
       return { pointer: at, detail: `${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `; got ${JSON.stringify(e.data)}` : ''}` };
   }
-}
-
-function escape(token: string): string {
-  return String(token).replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 function jsonType(v: unknown): string {
@@ -129,12 +126,5 @@ function firstSentence(s: string): string {
 /** True when two names differ by at most two single-character edits (for "did you mean"). */
 function similar(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) > 2) return false;
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-    }
-  }
-  return d[a.length][b.length] <= 2;
+  return editDistance(a.toLowerCase(), b.toLowerCase()) <= 2;
 }

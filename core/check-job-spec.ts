@@ -1,7 +1,8 @@
 import type { SchemaJobSpec } from './api.gen';
 import { BUILTIN_DATASETS } from './builtin-datasets';
 import { checkCallbacks } from './callbacks/check-spec';
-import { logKeysForCompile } from './compile-spec';
+import { checkDataSplit } from './check-data-spec';
+import { LOSSES, logKeysForCompile, maxClassesFor } from './compile-spec';
 import { resolveDatasetKey } from './dataset-uri';
 import { KilnError, type FieldProblem } from './errors';
 import { checkModelSpec } from './model-spec';
@@ -32,10 +33,11 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
     const width = model.outputShape ? model.outputShape[model.outputShape.length - 1] : null;
     const classes = facts.classes.length;
     const loss = spec.compile.loss;
-    if (width !== null && (loss === 'categorical_crossentropy' || loss === 'sparse_categorical_crossentropy') && width !== classes) {
+    const labels = LOSSES[loss].labels;
+    if (width !== null && (labels === 'one-hot' || labels === 'index') && width !== classes) {
       problems.push({ pointer: '/model', detail: `${loss} over ${data.builtin}'s ${classes} classes needs a last layer with ${classes} units, but the model outputs ${width}` });
     }
-    if ((loss === 'binary_crossentropy' || loss === 'hinge') && classes !== 2) {
+    if (maxClassesFor(labels) === 2 && classes !== 2) {
       problems.push({ pointer: '/compile/loss', detail: `${loss} needs two classes but ${data.builtin} has ${classes}; use categorical_crossentropy or sparse_categorical_crossentropy` });
     }
   } else {
@@ -50,18 +52,11 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
     if (data.reshape && model.inputShape && !sameShape(model.inputShape, data.reshape)) {
       problems.push({ pointer: '/model', detail: `the model takes input shape ${JSON.stringify(model.inputShape)} but data.reshape makes rows ${JSON.stringify(data.reshape)}; make them equal` });
     }
-    if (data.validationSplit !== undefined && data.validation !== undefined) {
-      problems.push({ pointer: '/data/validationSplit', detail: 'data.validationSplit and data.validation are both set; keep one: a fraction of data.uri to hold out, or a separate validation file' });
-    }
     if (data.featureColumns?.includes(data.labelColumn)) {
       problems.push({ pointer: '/data/featureColumns', detail: `data.featureColumns includes the label column '${data.labelColumn}'; remove it from the features` });
     }
   }
-  if (data.stratify && data.validationSplit === undefined) {
-    problems.push({ pointer: '/data/stratify', detail: 'data.stratify needs data.validationSplit (it decides how the held-out fraction is drawn); set a fraction or drop stratify' });
-  } else if (data.stratify && REGRESSION_LOSSES.has(spec.compile.loss)) {
-    problems.push({ pointer: '/data/stratify', detail: `data.stratify keeps class proportions, but loss ${spec.compile.loss} is a regression loss with no classes; drop stratify` });
-  }
+  problems.push(...checkDataSplit(data, spec.compile.loss));
 
   const logged = logKeysForCompile(spec.compile, hasValidation);
   problems.push(...logged.problems);
@@ -69,9 +64,6 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
   problems.push(...checkJobOutboundUrls(spec, ctx.outbound));
   return problems;
 }
-
-/** Losses whose labels are numbers, not classes (the worker's `numeric` label encoding). */
-const REGRESSION_LOSSES: ReadonlySet<string> = new Set(['mse', 'mean_squared_error', 'mae', 'mean_absolute_error', 'huber']);
 
 function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === null || v === b[i]);

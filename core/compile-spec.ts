@@ -58,18 +58,50 @@ const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
 
 const OPTION_NAMES: readonly OptionName[] = ['momentum', 'beta1', 'beta2', 'epsilon', 'rho'];
 
-/** tfjs-layers loss identifiers; `huber` has none there and is built by the worker from tfjs-core. */
-const LOSSES: { readonly [L in KerasLoss]: string } = {
-  categorical_crossentropy: 'categoricalCrossentropy',
-  sparse_categorical_crossentropy: 'sparseCategoricalCrossentropy',
-  binary_crossentropy: 'binaryCrossentropy',
-  mean_squared_error: 'meanSquaredError',
-  mse: 'meanSquaredError',
-  mean_absolute_error: 'meanAbsoluteError',
-  mae: 'meanAbsoluteError',
-  huber: 'huber',
-  hinge: 'hinge',
+/**
+ * How a job's labels become training targets (worker/training/label-encoding.ts encodes them):
+ * - `one-hot`: `[numClasses]` per row, 1 at the class index;
+ * - `index`: the class index as a number;
+ * - `binary`: exactly two classes, 0 for the first and 1 for the second;
+ * - `sign`: exactly two classes, -1 for the first and +1 for the second;
+ * - `numeric`: the label's own numeric value (regression: no classes).
+ */
+export type LabelEncoding = 'one-hot' | 'index' | 'binary' | 'sign' | 'numeric';
+
+interface LossInfo {
+  /** tfjs-layers loss identifier; `huber` has none there and is built by the worker from tfjs-core. */
+  tfjs: string;
+  /** How the labels become targets. */
+  labels: LabelEncoding;
+}
+
+/** Every loss a job can name (the contract's `compile.loss`): the one loss table. */
+export const LOSSES: { readonly [L in KerasLoss]: LossInfo } = {
+  categorical_crossentropy: { tfjs: 'categoricalCrossentropy', labels: 'one-hot' },
+  sparse_categorical_crossentropy: { tfjs: 'sparseCategoricalCrossentropy', labels: 'index' },
+  binary_crossentropy: { tfjs: 'binaryCrossentropy', labels: 'binary' },
+  mean_squared_error: { tfjs: 'meanSquaredError', labels: 'numeric' },
+  mse: { tfjs: 'meanSquaredError', labels: 'numeric' },
+  mean_absolute_error: { tfjs: 'meanAbsoluteError', labels: 'numeric' },
+  mae: { tfjs: 'meanAbsoluteError', labels: 'numeric' },
+  huber: { tfjs: 'huber', labels: 'numeric' },
+  hinge: { tfjs: 'hinge', labels: 'sign' },
 };
+
+/** The label encoding of a loss, or undefined for a name that is not one of {@link LOSSES}. */
+export function lossLabelEncoding(loss: string): LabelEncoding | undefined {
+  return Object.prototype.hasOwnProperty.call(LOSSES, loss) ? LOSSES[loss as KerasLoss].labels : undefined;
+}
+
+/** Whether labels are class names (everything but regression). */
+export function isClassification(encoding: LabelEncoding): boolean {
+  return encoding !== 'numeric';
+}
+
+/** Classes an encoding requires at most (two for binary and hinge). */
+export function maxClassesFor(encoding: LabelEncoding): number {
+  return encoding === 'binary' || encoding === 'sign' ? 2 : Number.POSITIVE_INFINITY;
+}
 
 /** Metrics the worker computes itself on validation data (never in tfjs `compile`). */
 const WORKER_METRICS: ReadonlySet<KerasMetric> = new Set<KerasMetric>(['precision', 'recall', 'f1', 'auc']);
@@ -98,7 +130,7 @@ export function resolveOptimizer(optimizer: SchemaCompileSpec['optimizer']): Res
 
 /** The tfjs-layers loss identifier for a Keras loss name (`huber` is special, see compileModel). */
 export function tfjsLossName(loss: KerasLoss): string {
-  return LOSSES[loss];
+  return LOSSES[loss].tfjs;
 }
 
 /** The metric identifiers to hand to tfjs `compile` (precision/recall/f1/auc are left out). */

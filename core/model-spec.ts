@@ -13,6 +13,7 @@
  *   activation), except GRU `reset_after`, which tfjs only supports as false.
  */
 import type { SchemaModelSpec } from './api.gen';
+import { editDistance } from './edit-distance';
 import { pointerToken, type FieldProblem } from './errors';
 
 /** A sample shape without the batch dimension; `null` where the model leaves a dimension open. */
@@ -940,20 +941,6 @@ function closest(word: string, candidates: readonly string[], n: number): string
     .sort((a, b) => a.d - b.d)
     .slice(0, n)
     .map((x) => x.c);
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length];
 }
 
 

@@ -1,4 +1,5 @@
 import { classificationMetrics } from '../../core/classification-metrics';
+import { lossLabelEncoding } from '../../core/compile-spec';
 import type { Logs } from '../../core/callbacks/model-handle';
 
 /**
@@ -11,7 +12,7 @@ export function extraValidationMetrics(wanted: string[], predicted: { yTrue: Flo
   const rows = yPred.length / classes;
   const pred: number[][] = [];
   const truth: number[][] = [];
-  const sparse = loss === 'sparse_categorical_crossentropy';
+  const sparse = lossLabelEncoding(loss) === 'index';
   for (let i = 0; i < rows; i++) {
     pred.push(Array.from(yPred.subarray(i * classes, (i + 1) * classes)));
     if (sparse) {

@@ -1,50 +1,24 @@
 import { KilnError } from '../../core/errors';
+import { LOSSES, lossLabelEncoding, type LabelEncoding } from '../../core/compile-spec';
 
-/**
- * How a label column becomes training targets, chosen by the loss:
- * - `one-hot` (categorical_crossentropy): `[numClasses]` per row, 1 at the class index;
- * - `index` (sparse_categorical_crossentropy): the class index as a number;
- * - `binary` (binary_crossentropy): exactly two classes, 0 for the first and 1 for the second;
- * - `sign` (hinge): exactly two classes, -1 for the first and +1 for the second;
- * - `numeric` (mse, mae, huber and their long names): the label's own numeric value.
- *
+// The encodings and which loss takes which are core's (one loss table); the worker reads them here.
+export { isClassification, maxClassesFor, type LabelEncoding } from '../../core/compile-spec';
+
+/*
  * Class order — which class is index 0, which is "positive" — is the sorted order of the distinct
  * label values in the training data: numeric labels ascending by value (so `2` before `10`), then
  * the rest by UTF-16 code unit (locale-independent, so every worker agrees). Binary 0/1 labels
  * therefore stay 0/1, and `no`/`yes` become 0/1.
  */
-export type LabelEncoding = 'one-hot' | 'index' | 'binary' | 'sign' | 'numeric';
-
-const BY_LOSS: Readonly<Record<string, LabelEncoding>> = {
-  categorical_crossentropy: 'one-hot',
-  sparse_categorical_crossentropy: 'index',
-  binary_crossentropy: 'binary',
-  hinge: 'sign',
-  mse: 'numeric',
-  mean_squared_error: 'numeric',
-  mae: 'numeric',
-  mean_absolute_error: 'numeric',
-  huber: 'numeric',
-};
 
 /** Label encoding for a Keras loss name; unknown names are a `JOB_SPEC_INVALID` error. */
 export function labelEncodingForLoss(loss: string): LabelEncoding {
-  const encoding = Object.prototype.hasOwnProperty.call(BY_LOSS, loss) ? BY_LOSS[loss] : undefined;
+  const encoding = lossLabelEncoding(loss);
   if (encoding === undefined) {
-    const detail = `compile.loss '${loss}' has no label encoding; use one of ${Object.keys(BY_LOSS).join(', ')}.`;
+    const detail = `compile.loss '${loss}' has no label encoding; use one of ${Object.keys(LOSSES).join(', ')}.`;
     throw new KilnError('JOB_SPEC_INVALID', detail, { errors: [{ pointer: '/compile/loss', detail }] });
   }
   return encoding;
-}
-
-/** Whether labels are class names (everything but regression). */
-export function isClassification(encoding: LabelEncoding): boolean {
-  return encoding !== 'numeric';
-}
-
-/** Classes an encoding requires at most (two for binary and hinge). */
-export function maxClassesFor(encoding: LabelEncoding): number {
-  return encoding === 'binary' || encoding === 'sign' ? 2 : Number.POSITIVE_INFINITY;
 }
 
 /** A decimal number as CSV files write them: no hex, no `Infinity`, no empty string. */
@@ -59,7 +33,7 @@ export function canonicalLabel(raw: string): string {
   return DECIMAL.test(text) ? String(Number(text)) : text;
 }
 
-/** Sort order of class names, as documented on {@link LabelEncoding}. */
+/** Sort order of class names, as described at the top of this file. */
 export function compareLabels(a: string, b: string): number {
   const an = DECIMAL.test(a);
   const bn = DECIMAL.test(b);

@@ -1,6 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SchemaDataSpec, SchemaStoreDataSpec } from '../../core/api.gen';
+import { checkDataSplit } from '../../core/check-data-spec';
 import { resolveDatasetKey } from '../../core/dataset-uri';
 import { KilnError, isKilnError } from '../../core/errors';
 import { parseCsvStream } from './csv-parser';
@@ -145,18 +146,8 @@ async function readDataset(spec: SchemaDataSpec, opts: LoadDatasetOptions, budge
   if (format !== 'csv' && format !== 'ndjson') {
     throw new KilnError('DATASET_INVALID', `data.format '${String(format)}' is not supported; use 'csv' or 'ndjson'.`);
   }
-  if (spec.stratify && spec.validationSplit === undefined) {
-    throw new KilnError('DATASET_INVALID', 'data.stratify needs data.validationSplit: it decides how the held-out fraction is drawn; set a fraction or drop stratify.');
-  }
-  if (spec.stratify && !isClassification(encoding)) {
-    throw new KilnError('DATASET_INVALID', `data.stratify keeps class proportions, but loss ${opts.loss} has no classes; drop stratify for a regression target.`);
-  }
-  if (store?.validation && spec.validationSplit !== undefined) {
-    throw new KilnError(
-      'DATASET_INVALID',
-      'data.validationSplit and data.validation are both set; keep one: a fraction to hold out, or a separate validation file.',
-    );
-  }
+  const [split] = checkDataSplit(spec, opts.loss);
+  if (split) throw new KilnError('DATASET_INVALID', split.detail, { errors: [split] });
 
   const trainSource: TableSource = store
     ? storeSource(store.uri, 'data.uri', format, opts)

@@ -394,6 +394,6 @@ describe('loadDataset: stratified split', () => {
   test('stratify needs a split and a classification loss', async () => {
     await assert.rejects(loadDataset(csv({ uri: 'd.csv', stratify: true }), from({ 'acme/d.csv': text })), /data\.stratify needs data\.validationSplit/);
     await assert.rejects(loadDataset(csv({ uri: 'd.csv', validationSplit: 0.2, stratify: true }), from({ 'acme/d.csv': 'f,label\n1,2\n3,4\n' }, 'mse')),
-      /data\.stratify keeps class proportions, but loss mse has no classes/);
+      /data\.stratify keeps class proportions, but loss mse is a regression loss with no classes/);
   });
 });
