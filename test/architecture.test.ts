@@ -115,3 +115,15 @@ test('the client takes only the generated contract types from core (so it ships 
   }
   assert.deepEqual(offenders, []);
 });
+
+test("the pages' browser sources (api/pages/) are self-contained scripts, and no server code imports them", () => {
+  const pages = files.filter((f) => f.startsWith('api/pages/'));
+  assert.ok(pages.includes('api/pages/run-page/run-page.ts'), 'the run page is among the sources');
+  // Each page script is inlined into its document as one module: an import would have nothing to load.
+  assert.deepEqual(pages.filter((f) => imports(f).length > 0).map((f) => `${f} imports ${imports(f).join(', ')}`), []);
+  const offenders = files.filter((f) => !f.startsWith('api/pages/') && imports(f).some((s) => resolveLocal(f, s)?.startsWith('api/pages/')));
+  assert.deepEqual(offenders, []);
+  // They run in a browser: no Node globals, whatever the type-checker of the day lets through.
+  const nodeGlobals = pages.filter((f) => /\b(require\(|process\.|Buffer\.|__dirname)/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.deepEqual(nodeGlobals, []);
+});

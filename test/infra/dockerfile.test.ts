@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import ts from 'typescript';
 
 const root = join(__dirname, '..', '..');
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
@@ -121,6 +122,21 @@ describe('Dockerfile', () => {
           assert.ok(!dockerIgnored(src), `${src} is not excluded by .dockerignore`);
         }
       }
+    }
+  });
+
+  it('ships the pages the API serves: npm run build compiles api/pages/ into dist/api/, which the api image copies', () => {
+    const file = join(root, 'api/pages/tsconfig.json');
+    const parsed = ts.parseJsonConfigFileContent(ts.readConfigFile(file, ts.sys.readFile).config, ts.sys, join(root, 'api/pages'));
+    assert.equal(parsed.options.outDir, join(root, 'dist/api/pages'));
+    assert.ok(parsed.fileNames.includes(join(root, 'api/pages/run-page/run-page.ts')), parsed.fileNames.join(', '));
+    const build = (pkg.scripts.build as string).split('&&').map((c) => c.trim());
+    assert.ok(build.includes('tsc -p api/pages'), pkg.scripts.build);
+    assert.ok(build.includes('node scripts/copy-page-assets.js'), 'the .css and .html files go next to the compiled script');
+    assert.equal(stage('build').body.find((i) => i.op === 'RUN' && i.args.includes('npm run'))?.args, 'npm run build');
+    assert.ok(stage('api').body.some((i) => i.op === 'COPY' && /--from=build \/app\/dist\/api \.\/dist\/api$/.test(i.args)));
+    for (const p of ['api/pages/tsconfig.json', 'api/pages/run-page/run-page.css', 'api/pages/run-page/run-page.html', 'scripts/copy-page-assets.js']) {
+      assert.ok(!dockerIgnored(p), `${p} is in the build context`);
     }
   });
 
