@@ -1,23 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-
-const ROOT = resolve(__dirname, '..');
-const SOURCE_DIRS = ['core', 'api', 'worker', 'store', 'cli', 'client'];
-
-function sources(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.ts')) out.push(relative(ROOT, p));
-    }
-  };
-  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
-  return out;
-}
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ROOT, sourceFiles } from './support/source-files';
 
 function imports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
@@ -39,7 +24,7 @@ function resolveLocal(from: string, spec: string): string | null {
   return null;
 }
 
-const files = sources();
+const files = sourceFiles();
 const top = (f: string) => f.split('/')[0];
 
 test('only worker/tfjs imports @tensorflow/*', () => {

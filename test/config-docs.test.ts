@@ -1,30 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main as cli } from '../cli/kiln';
+import { ROOT, sourceFiles } from './support/source-files';
 
 // Every environment variable Kiln reads is documented in .env.example and in the README's
 // configuration table. The names come from the code twice over: each `loadConfig(env)` (found by
 // scanning the sources) and the CLI are run on an environment that records what is read, and the
 // sources are scanned for `env.NAME`, `env['NAME']` and helper calls `(env, 'NAME'`.
 
-const ROOT = resolve(__dirname, '..');
-const SOURCE_DIRS = ['core', 'api', 'worker', 'store', 'cli', 'client'];
 const NAME = /^[A-Z][A-Z0-9_]*$/;
-
-function sources(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.ts') && !name.endsWith('.gen.ts')) out.push(p);
-    }
-  };
-  for (const d of SOURCE_DIRS) walk(join(ROOT, d));
-  return out;
-}
+const sources = () => sourceFiles().filter((f) => !f.endsWith('.gen.ts'));
 
 /** An environment that records the names read from it; `values` answers some of them. */
 function recordingEnv(read: Set<string>, values: Record<string, string>): Record<string, string | undefined> {
@@ -44,10 +31,10 @@ function recordingEnv(read: Set<string>, values: Record<string, string>): Record
 /** The names the code reads: run-time reads of every loadConfig and the CLI, and the sources' reads. */
 async function namesRead(): Promise<{ runtime: Set<string>; scanned: Map<string, string> }> {
   const runtime = new Set<string>();
-  const loaders = sources().filter((f) => /export function loadConfig\(/.test(readFileSync(f, 'utf8')));
+  const loaders = sources().filter((f) => /export function loadConfig\(/.test(readFileSync(join(ROOT, f), 'utf8')));
   assert.ok(loaders.length >= 2, `loadConfig in api/config.ts and worker/config.ts at least: ${loaders.join(', ')}`);
   for (const file of loaders) {
-    const { loadConfig } = require(file) as { loadConfig: (env: Record<string, string | undefined>) => unknown };
+    const { loadConfig } = require(join(ROOT, file)) as { loadConfig: (env: Record<string, string | undefined>) => unknown };
     // A read that depends on another variable being set shows once that one is: set every name
     // read so far and run again, until no new name appears.
     for (let size = -1; size !== runtime.size;) {
@@ -68,8 +55,8 @@ async function namesRead(): Promise<{ runtime: Set<string>; scanned: Map<string,
   const scanned = new Map<string, string>();
   const patterns = [/\benv\.([A-Z][A-Z0-9_]*)\b/g, /\benv\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\]/g, /\(\s*env\s*,\s*['"]([A-Z][A-Z0-9_]*)['"]/g];
   for (const file of sources()) {
-    const text = readFileSync(file, 'utf8');
-    for (const re of patterns) for (const m of text.matchAll(re)) if (!scanned.has(m[1])) scanned.set(m[1], relative(ROOT, file));
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const re of patterns) for (const m of text.matchAll(re)) if (!scanned.has(m[1])) scanned.set(m[1], file);
   }
   return { runtime, scanned };
 }
