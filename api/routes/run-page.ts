@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { KilnError } from '../../core/errors';
-import { loadPageDocument } from './page-document';
+import { loadPageDocument, type PageDocument } from './page-document';
 
 /**
  * `GET /runs/{runId}`: the run page (api/pages/run-page/), one static document for every run: its
@@ -10,10 +10,12 @@ import { loadPageDocument } from './page-document';
  * viewer's key.
  */
 export function registerRunPage(app: FastifyInstance): void {
-  const page = loadPageDocument('run-page', 'Kiln run');
+  // Read on first use, so an API started from an unbuilt tree still serves everything else.
+  let page: PageDocument | undefined;
   app.get('/runs/:runId', { schema: { hide: true } as object }, async (request, reply) => {
     const { runId } = request.params as { runId: string };
     if (!/^run_[0-9A-Za-z]{10,40}$/.test(runId)) throw new KilnError('NOT_FOUND', `no run page for '${runId}': run ids look like run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C`);
+    page ??= loadPageDocument('run-page', 'Kiln run');
     return reply.headers(page.headers).send(page.html);
   });
 }
