@@ -221,7 +221,9 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
     const own = byLayer.get(name) ?? [];
     const groups = layerVarsGroups(layer, path, own);
     kerasVars.push(...groups);
-    const variables = groups.flatMap((g) => g.variables);
+    // Legacy files list a layer's weights as Keras's `layer.weights` does: a Bidirectional's forward
+    // layer before its backward one (tracked in that order), unlike the saver's dir() walk.
+    const variables = [...groups].sort((a, b) => Number(a.path.includes('/backward_layer')) - Number(b.path.includes('/backward_layer'))).flatMap((g) => g.variables);
     legacyLayers.push({ name, weightNames: variables.map((v) => `${v.tfjsName}:0`), variables });
   }
   const leftover = [...byLayer.entries()].filter(([name]) => !saved.some((l) => layerName(l) === name));
