@@ -40,7 +40,7 @@ const tensor = (layer: string) => ({ class_name: '__keras_tensor__', config: { s
 const CASES: Case[] = [
   {
     name: 'MLP',
-    spec: { inputShape: [4], layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 3, activation: 'softmax' }] } as SchemaModelSpec,
+    spec: { inputShape: [4], layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 3, activation: 'softmax' }] } as unknown as SchemaModelSpec,
     inputShape: [4],
     outputs: 3,
     layout: [['dense', ['dense/kernel', 'dense/bias']], ['dense_1', ['dense_1/kernel', 'dense_1/bias']]],
@@ -58,7 +58,7 @@ const CASES: Case[] = [
         { type: 'flatten' },
         { type: 'dense', units: 3, activation: 'softmax' },
       ],
-    } as SchemaModelSpec,
+    } as unknown as SchemaModelSpec,
     inputShape: [8, 8, 1],
     outputs: 3,
     layout: [
@@ -91,7 +91,7 @@ const CASES: Case[] = [
           output_layers: ['species', 0, 0],
         },
       },
-    } as unknown as SchemaModelSpec,
+    } as unknown as unknown as SchemaModelSpec,
     inputShape: [4],
     outputs: 3,
     // keras-format.md §2, from keras3_functional.json: input_layer, dense, batch_normalization, dense_1, concatenate, dense_2.
@@ -233,7 +233,7 @@ describe('GET /v1/runs/{runId}/model.keras', () => {
   });
 
   test('a layer Keras 3 does not have (ThresholdedReLU) is a 409 naming it for .keras; the Keras 2 .h5 still exports', async () => {
-    const model = buildModel({ inputShape: [3], layers: [{ type: 'dense', units: 2 }, { type: 'thresholdedRelu', theta: 0.5, name: 'gate' }] } as SchemaModelSpec);
+    const model = buildModel({ inputShape: [3], layers: [{ type: 'dense', units: 2 }, { type: 'thresholdedRelu', theta: 0.5, name: 'gate' }] } as unknown as SchemaModelSpec);
     try {
       await storeRun('run_kerasthreshold00', model, { status: 'succeeded' });
       const res = await get('/v1/runs/run_kerasthreshold00/model.keras');
