@@ -1,6 +1,6 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -106,6 +106,28 @@ describe('toKerasExport', () => {
     } finally {
       model.dispose();
       embed.dispose();
+    }
+  });
+
+  test('every Keras fixture (Keras 2 and 3 documents, with and without an InputLayer) exports to both formats', async () => {
+    const dir = join(__dirname, '../fixtures/keras');
+    const docs: Array<[string, unknown]> = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => [f, JSON.parse(readFileSync(join(dir, f), 'utf8'))]);
+    // Keras 2 style: the input shape on the first layer, no InputLayer.
+    docs.push(['batch_input_shape on Dense', { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, batch_input_shape: [null, 3] } }] } }]);
+    for (const [file, doc] of docs) {
+      const model = buildModel({ keras: doc } as unknown as SchemaModelSpec);
+      try {
+        const saved = await serializeModel(model);
+        for (const format of ['keras', 'h5'] as const) {
+          const exp = toKerasExport(saved.modelJson as TfjsModelJson, saved.weights, format);
+          assert.equal(exp.kerasVars.reduce((n, g) => n + g.variables.length, 0), model.weights.length, `${file} ${format}`);
+          assert.equal(exp.legacyLayers.reduce((n, l) => n + l.variables.length, 0), model.weights.length, `${file} ${format}`);
+          const layers = (exp.kerasConfig as any).config.layers;
+          assert.equal(layers[0].class_name, 'InputLayer', `${file}: Keras 3 documents start with the InputLayer`);
+        }
+      } finally {
+        model.dispose();
+      }
     }
   });
 
