@@ -226,25 +226,7 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
     const variables = [...groups].sort((a, b) => Number(a.path.includes('/backward_layer')) - Number(b.path.includes('/backward_layer'))).flatMap((g) => g.variables);
     legacyLayers.push({ name, weightNames: variables.map((v) => `${v.tfjsName}:0`), variables });
   }
-  const leftover = [...byLayer.entries()].filter(([name]) => !saved.some((l) => layerName(l) === name));
-  if (leftover.length > 0) {
-    throw new KilnError('INTERNAL', `the checkpoint has weights for layers the model does not have: ${leftover.map(([n]) => n).join(', ')}`);
-  }
-
-  const inputShape = (name: string): SampleShape | null => {
-    const layer = ordered.find((l) => layerName(l) === name);
-    if (!layer) return null;
-    if (functional) {
-      const refs = layer.inbound_nodes?.[0] ?? [];
-      const ins = refs.map((r) => shapes.get(r[0]) ?? null);
-      if (ins.some((s) => s === null) || ins.length === 0) return null;
-      return ins.length === 1 ? ins[0] : null;
-    }
-    const i = ordered.indexOf(layer);
-    return i > 0 ? (shapes.get(layerName(ordered[i - 1])) ?? null) : null;
-  };
-
-  const kerasLayers = ordered.map((layer) => {
+  const kerasLayers = ordered.map((layer, i) => {
     const out: Json = {
       module: 'keras.layers',
       class_name: layer.class_name,
@@ -252,7 +234,7 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
       registered_name: null,
     };
     if (layer.class_name !== 'InputLayer') {
-      const build = buildShape(layer, ordered, shapes, functional, inputShape);
+      const build = buildShape(layer, functional ? null : ordered[i - 1], shapes);
       if (build !== undefined) out.build_config = { input_shape: build };
     }
     if (functional) {
@@ -521,8 +503,12 @@ function layerName(layer: TopologyLayer): string {
 // ---------------------------------------------------------------------------------------------
 // Configs
 
-function dtypePolicy(): Json {
-  return { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+/**
+ * The dtype as Keras 3.0-3.3 wrote it: a plain string. Keras 3.4+ writes a DTypePolicy object but
+ * still reads the string, and 3.0-3.3 cannot read the object, so the string loads everywhere.
+ */
+function dtypePolicy(): string {
+  return 'float32';
 }
 
 /** A layer's config in Keras 3 (`keras`) or Keras 2 (`h5`) form. */
@@ -544,7 +530,7 @@ function layerConfig(layer: TopologyLayer, format: KerasFormat): Json {
   }
   out.name = layerName(layer);
   out.trainable = src.trainable !== false;
-  out.dtype = format === 'keras' ? dtypePolicy() : 'float32';
+  out.dtype = dtypePolicy();
   if (cls === 'LSTM' && out.unit_forget_bias === null) out.unit_forget_bias = false;
   if (cls === 'Embedding' && out.mask_zero === null) out.mask_zero = false;
   if (cls === 'LeakyReLU' && format === 'keras' && 'alpha' in out) {
@@ -616,22 +602,16 @@ function pick(value: unknown, keys: readonly string[]): Json {
   return out;
 }
 
-/** `build_config.input_shape`: the batch shape(s) the layer was built with, when known. */
-function buildShape(
-  layer: TopologyLayer,
-  ordered: TopologyLayer[],
-  shapes: Map<string, SampleShape | null>,
-  functional: boolean,
-  single: (name: string) => SampleShape | null,
-): unknown {
-  if (functional) {
-    const refs = layer.inbound_nodes?.[0] ?? [];
-    const ins = refs.map((r) => shapes.get(r[0]) ?? null);
-    if (ins.length === 0 || ins.some((s) => s === null)) return undefined;
-    return ins.length === 1 ? [null, ...ins[0]!] : ins.map((s) => [null, ...s!]);
-  }
-  const s = single(layerName(layer));
-  return s === null || ordered.length === 0 ? undefined : [null, ...s];
+/**
+ * `build_config.input_shape`: the batch shape(s) the layer was built with, when known. A Sequential
+ * layer's input is the previous layer's output; a Functional layer's, its inbound tensors.
+ */
+function buildShape(layer: TopologyLayer, previous: TopologyLayer | null | undefined, shapes: Map<string, SampleShape | null>): unknown {
+  const ins = previous === null
+    ? (layer.inbound_nodes?.[0] ?? []).map((r) => shapes.get(r[0]) ?? null)
+    : [previous === undefined ? null : (shapes.get(layerName(previous)) ?? null)];
+  if (ins.length === 0 || ins.some((s) => s === null)) return undefined;
+  return ins.length === 1 ? [null, ...ins[0]!] : ins.map((s) => [null, ...s!]);
 }
 
 /** A Keras 2 inbound node as Keras 3 writes it: `{args, kwargs}` with `__keras_tensor__` inputs. */
