@@ -208,12 +208,12 @@ async function exportKerasModel(store: ArtifactStore, runs: RunService, tenant: 
 async function checkpointFolder(store: ArtifactStore, runs: RunService, tenant: string, runId: string, which: string): Promise<string> {
   const none = async (what: string) => {
     const run = await runs.getRun(tenant, runId); // 404 for a run this tenant does not have
-    const state = run.status === 'failed' || run.status === 'cancelled' ? `run ${runId} ${run.status} before storing ${what}` : `run ${runId} (${run.status}) has no ${what} yet`;
+    const state = run.status === 'failed' || run.status === 'cancelled' ? `run ${runId} ${run.status} before storing a ${what}` : `run ${runId} (${run.status}) has no ${what} yet`;
     return new KilnError('NOT_FOUND', `${state}, so there is no model to export; GET /v1/runs/${runId}/artifacts lists what it has`);
   };
   if (which === 'best') {
     const pointer = await store.get(bestPointerKey(tenant, runId));
-    if (pointer === null) throw await none('a best checkpoint');
+    if (pointer === null) throw await none('best checkpoint');
     const best = JSON.parse(pointer.toString('utf8')) as NonNullable<SchemaBestCheckpoint>;
     const folder = best.key !== undefined ? runRelativePath(tenant, runId, best.key) : null;
     if (folder === null || !isValidKey(folder)) throw new KilnError('INTERNAL', `best.json of run ${runId} names checkpoint ${JSON.stringify(best.key)}, which is not inside the run`);
@@ -224,7 +224,7 @@ async function checkpointFolder(store: ArtifactStore, runs: RunService, tenant: 
     const page = await store.listPage(prefix);
     // Versions sort chronologically (store/run-layout.ts), so the last model.json is the newest attempt's.
     const latest = page.objects.map((o) => o.key).filter((k) => k.endsWith('/model.json')).sort().pop();
-    if (latest === undefined) throw await none('a final model');
+    if (latest === undefined) throw await none('final model');
     return runRelativePath(tenant, runId, latest.slice(0, -'/model.json'.length))!;
   }
   const folder = which.replace(/\/model\.json$/, '').replace(/\/$/, '');

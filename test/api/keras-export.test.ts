@@ -212,13 +212,17 @@ describe('GET /v1/runs/{runId}/model.keras', () => {
     }
   });
 
-  test('a run that failed before its first checkpoint is a 404 saying so', async () => {
+  test('a run that failed before its first checkpoint, or has none yet, is a 404 saying so', async () => {
     await storeRun('run_kerasfailed0000', null, { status: 'failed' });
     for (const q of ['', '?checkpoint=final', '?format=h5']) {
       const res = await get(`/v1/runs/run_kerasfailed0000/model.keras${q}`);
       assert.equal(res.statusCode, 404, res.body);
       assert.match(res.json().detail, /run run_kerasfailed0000 failed before storing a (best checkpoint|final model), so there is no model to export/);
     }
+    await storeRun('run_kerasrunning0000', null, { status: 'running' });
+    const running = await get('/v1/runs/run_kerasrunning0000/model.keras');
+    assert.equal(running.statusCode, 404, running.body);
+    assert.match(running.json().detail, /run run_kerasrunning0000 \(running\) has no best checkpoint yet/);
   });
 
   test('a checkpoint that is not one is a 400 naming the query field; a bad format is a 400', async () => {
