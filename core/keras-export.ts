@@ -156,10 +156,18 @@ export function toSnakeCase(name: string): string {
   return s.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
-/** tfjs activation names → Keras 3 / Keras 2 names. */
-const ACTIVATIONS: Readonly<Record<string, { keras: string; h5: string }>> = Object.fromEntries([
-  'linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hard_sigmoid', 'tanh', 'softmax', 'softplus', 'softsign', 'gelu', 'mish', 'log_softmax',
-].map((a) => [a, { keras: a, h5: a }]).concat([['swish', { keras: 'silu', h5: 'swish' }]]));
+/**
+ * tfjs activation names → Keras 3 / Keras 2 names; `null` where the format's function computes
+ * something else. tfjs's hard_sigmoid is Keras 2's `clip(0.2x + 0.5, 0, 1)`; Keras 3 redefined it
+ * as `relu6(x + 3) / 6` (`keras/src/activations/activations.py`), so a Keras 3 file would predict
+ * differently.
+ */
+const ACTIVATIONS: Readonly<Record<string, { keras: string | null; h5: string }>> = {
+  ...Object.fromEntries(['linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'tanh', 'softmax', 'softplus', 'softsign', 'gelu', 'mish', 'log_softmax']
+    .map((a) => [a, { keras: a, h5: a }])),
+  swish: { keras: 'silu', h5: 'swish' },
+  hard_sigmoid: { keras: null, h5: 'hard_sigmoid' },
+};
 
 /** VarianceScaling parameter sets that are a named Keras initializer. */
 const NAMED_VARIANCE_SCALING: ReadonlyArray<[number, string, string, string]> = [
@@ -366,8 +374,15 @@ function checkExportable(layer: TopologyLayer, format: KerasFormat, name: string
     }
     checkExportable({ class_name: inner.class_name, config: inner.config }, format, `${name}/${String(inner.config.name ?? inner.class_name)}`);
   }
-  const activation = (['activation', 'recurrent_activation'] as const).map((k) => layer.config[k]).find((a) => typeof a === 'string' && !ACTIVATIONS[a]);
-  if (activation !== undefined) throw new KilnError('MODEL_NOT_EXPORTABLE', `layer '${name}' (${layer.class_name}) uses activation '${String(activation)}', which Keras does not have`);
+  for (const key of ['activation', 'recurrent_activation'] as const) {
+    const a = layer.config[key];
+    if (typeof a !== 'string') continue;
+    if (!ACTIVATIONS[a]) throw new KilnError('MODEL_NOT_EXPORTABLE', `layer '${name}' (${layer.class_name}) uses activation '${a}', which Keras does not have`);
+    if (ACTIVATIONS[a][format] === null) {
+      throw new KilnError('MODEL_NOT_EXPORTABLE',
+        `layer '${name}' (${layer.class_name}) uses ${key} '${a}', which Keras 3 computes differently (relu6(x + 3) / 6, not tfjs's and Keras 2's clip(0.2x + 0.5, 0, 1)); use ?format=h5 for Keras 2`);
+    }
+  }
 }
 
 /**

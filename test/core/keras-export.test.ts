@@ -176,5 +176,15 @@ describe('toKerasExport', () => {
     } finally {
       model.dispose();
     }
+    const hard = buildModel({ inputShape: [4, 2], layers: [{ type: 'lstm', units: 2, recurrentActivation: 'hard_sigmoid', name: 'memory' }] } as unknown as SchemaModelSpec);
+    try {
+      const saved = await serializeModel(hard);
+      assert.throws(() => toKerasExport(saved.modelJson as TfjsModelJson, saved.weights, 'keras'),
+        (e) => isKilnError(e) && e.code === 'MODEL_NOT_EXPORTABLE' && /layer 'memory' \(LSTM\) uses recurrent_activation 'hard_sigmoid', which Keras 3 computes differently/.test(e.message));
+      const legacy = toKerasExport(saved.modelJson as TfjsModelJson, saved.weights, 'h5').legacyConfig as any;
+      assert.equal(legacy.config.layers[1].config.recurrent_activation, 'hard_sigmoid');
+    } finally {
+      hard.dispose();
+    }
   });
 });
