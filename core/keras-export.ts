@@ -85,6 +85,8 @@ interface LayerExport {
   drop?: readonly string[];
   /** Formats that cannot hold the layer, with the reason. */
   unsupported?: Partial<Record<KerasFormat, string>>;
+  /** A reason the layer with this config would compute something else in Keras (both formats). */
+  differs?: (config: Json) => string | null;
 }
 
 const CONV = ['kernel', 'bias'] as const;
@@ -134,7 +136,9 @@ export const LAYER_EXPORTS: Readonly<Record<string, LayerExport>> = {
   Masking: NONE,
   ZeroPadding2D: NONE,
   Cropping2D: NONE,
-  UpSampling2D: NONE,
+  // tfjs resizes bilinearly without half-pixel centers (resizeBilinear's default); Keras resizes
+  // with tf.image.resize, which uses them. Nearest-neighbour upsampling by whole factors agrees.
+  UpSampling2D: { differs: (c) => (c.interpolation === 'bilinear' ? "interpolation 'bilinear' is computed without half-pixel centers in tfjs and with them in Keras; retrain with interpolation 'nearest'" : null) },
   Embedding: { vars: ['embeddings'], drop: ['input_length'] },
   LSTM: RNN,
   GRU: RNN,
@@ -365,7 +369,7 @@ function checkExportable(layer: TopologyLayer, format: KerasFormat, name: string
   if (!info) {
     throw new KilnError('MODEL_NOT_EXPORTABLE', `layer '${name}' (${layer.class_name}) has no Keras export; the layers that export are listed in the README's Keras export table`);
   }
-  const reason = info.unsupported?.[format];
+  const reason = info.unsupported?.[format] ?? info.differs?.(layer.config);
   if (reason) throw new KilnError('MODEL_NOT_EXPORTABLE', `layer '${name}' (${layer.class_name}) cannot be exported as .${format}: ${reason}`);
   if (info.wrapper) {
     const inner = layer.config.layer;

@@ -176,6 +176,16 @@ describe('toKerasExport', () => {
     } finally {
       model.dispose();
     }
+    const up = buildModel({ inputShape: [2, 2, 1], layers: [{ type: 'upSampling2d', interpolation: 'bilinear', name: 'grow' }] } as unknown as SchemaModelSpec);
+    try {
+      const saved = await serializeModel(up);
+      for (const format of ['keras', 'h5'] as const) {
+        assert.throws(() => toKerasExport(saved.modelJson as TfjsModelJson, saved.weights, format),
+          (e) => isKilnError(e) && e.code === 'MODEL_NOT_EXPORTABLE' && /layer 'grow' \(UpSampling2D\).*half-pixel centers/.test(e.message), format);
+      }
+    } finally {
+      up.dispose();
+    }
     const hard = buildModel({ inputShape: [4, 2], layers: [{ type: 'lstm', units: 2, recurrentActivation: 'hard_sigmoid', name: 'memory' }] } as unknown as SchemaModelSpec);
     try {
       const saved = await serializeModel(hard);
