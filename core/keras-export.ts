@@ -214,7 +214,7 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
   const topology = readTopology(modelJson.modelTopology);
   const weights = decodeWeights(modelJson, weightBytes);
   const layers = topology.config.layers;
-  for (const layer of layers) checkExportable(layer, format, String(layer.name ?? layer.config.name));
+  for (const layer of layers) checkExportable(layer, format, layerName(layer));
 
   const functional = topology.class_name === 'Functional';
   // Keras 3 gives every Sequential an InputLayer; tfjs may keep the shape on the first layer instead.
@@ -225,6 +225,7 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
   const byLayer = groupWeights(weights, ordered);
   const kerasVars: KerasVarsGroup[] = [{ path: '', name: modelName, variables: [] }];
   const counters = new Map<string, number>();
+  // The saver and the legacy layer_names walk model.layers, which a Sequential's InputLayer is not part of.
   const saved = functional ? ordered : ordered.filter((l) => l.class_name !== 'InputLayer');
   const legacyLayers: LegacyLayerWeights[] = [];
   for (const layer of saved) {
@@ -274,7 +275,7 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
     : {
       module: 'keras',
       class_name: 'Sequential',
-      config: { name: modelName, trainable: true, dtype: dtypePolicy(), layers: kerasLayers, build_input_shape: batchInput },
+      config: { name: modelName, trainable: true, dtype: DTYPE, layers: kerasLayers, build_input_shape: batchInput },
       registered_name: null,
       build_config: { input_shape: batchInput },
     };
@@ -294,7 +295,6 @@ export function toKerasExport(modelJson: TfjsModelJson, weightBytes: Uint8Array,
       ...(functional ? { input_layers: topology.config.input_layers, output_layers: topology.config.output_layers } : {}),
     },
   };
-  // Keras 2 lists only the layers of model.layers: a Sequential's InputLayer is not one of them.
   return { modelName, kerasConfig, kerasVars, legacyConfig, legacyLayers };
 }
 
@@ -526,9 +526,7 @@ function layerName(layer: TopologyLayer): string {
  * The dtype as Keras 3.0-3.3 wrote it: a plain string. Keras 3.4+ writes a DTypePolicy object but
  * still reads the string, and 3.0-3.3 cannot read the object, so the string loads everywhere.
  */
-function dtypePolicy(): string {
-  return 'float32';
-}
+const DTYPE = 'float32';
 
 /** A layer's config in Keras 3 (`keras`) or Keras 2 (`h5`) form. */
 function layerConfig(layer: TopologyLayer, format: KerasFormat): Json {
@@ -549,7 +547,7 @@ function layerConfig(layer: TopologyLayer, format: KerasFormat): Json {
   }
   out.name = layerName(layer);
   out.trainable = src.trainable !== false;
-  out.dtype = dtypePolicy();
+  out.dtype = DTYPE;
   if (cls === 'LSTM' && out.unit_forget_bias === null) out.unit_forget_bias = false;
   if (cls === 'Embedding' && out.mask_zero === null) out.mask_zero = false;
   if (cls === 'LeakyReLU' && format === 'keras' && 'alpha' in out) {
