@@ -279,6 +279,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/model.keras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A checkpoint as a Keras model file (.keras, or legacy .h5)
+         * @description The best checkpoint (or `checkpoint=final`, the model as training left it, or any checkpoint
+         *     folder `listRunArtifacts` names) converted for Keras:
+         *
+         *     - default: a Keras 3 `.keras` archive (a zip holding `metadata.json`, `config.json`, the Keras
+         *       model document, and `model.weights.h5`, the weights in Keras's HDF5 layout), which
+         *       `keras.saving.load_model("model.keras")` opens;
+         *     - `format=h5`: the legacy full-model HDF5 that `keras.models.load_model("model.h5")` opens in
+         *       Keras 2 (tf.keras) and Keras 3.
+         *
+         *     No optimizer state or compile configuration is included: load, then `compile` as needed. Apply
+         *     the run's standardisation (`kiln.json` in `model.tar`) to inputs before `predict`. The layers
+         *     that export, and the few that do not, are listed in the README; a model with a layer the
+         *     format cannot hold is a 409 naming the layer. 404 while the run has no such checkpoint.
+         */
+        get: operations["getRunKerasModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/callbacks/simulate": {
         parameters: {
             query?: never;
@@ -1599,6 +1634,45 @@ export interface operations {
             };
             401: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    getRunKerasModel: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `best`, `final`, or a checkpoint folder relative to the run.
+                 * @example checkpoints/best/a001-000003
+                 */
+                checkpoint?: string;
+                /** @description `keras` (Keras 3 archive) or `h5` (legacy full-model HDF5). */
+                format?: "keras" | "h5";
+            };
+            header?: never;
+            path: {
+                /** @example run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C */
+                runId: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model file. */
+            200: {
+                headers: {
+                    /** @description The file's size in bytes. */
+                    "Content-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                    "application/x-hdf5": string;
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             503: components["responses"]["Problem"];
         };
     };

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'RANGE_NOT_SATISFIABLE'
   | 'DATASET_INVALID'
   | 'MODEL_INVALID'
+  | 'MODEL_NOT_EXPORTABLE'
   | 'TRAINING_DIVERGED'
   | 'QUEUE_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
@@ -46,6 +47,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   RANGE_NOT_SATISFIABLE: { status: 416, title: 'Range not satisfiable', retryable: false },
   DATASET_INVALID: { status: 400, title: 'Dataset cannot be used', retryable: false },
   MODEL_INVALID: { status: 400, title: 'Model cannot be built', retryable: false },
+  MODEL_NOT_EXPORTABLE: { status: 409, title: 'Model cannot be exported in that format', retryable: false },
   TRAINING_DIVERGED: { status: 422, title: 'Training diverged', retryable: false },
   QUEUE_UNAVAILABLE: { status: 503, title: 'Queue unavailable', retryable: true },
   STORE_UNAVAILABLE: { status: 503, title: 'Artifact store unavailable', retryable: true },

@@ -867,6 +867,34 @@ function layerOutput(layer: TopologyLayer, ins: Shape[], ctx: Ctx): Shape | null
   }
 }
 
+/**
+ * Each layer's output sample shape (no batch dimension) by layer name, for a topology from
+ * checkModelSpec or as tfjs saved it; `null` where it cannot be computed. Used by the Keras export
+ * to write the shapes Keras records (`build_config`, inbound tensors).
+ */
+export function layerOutputShapes(topology: KerasTopology): Map<string, SampleShape | null> {
+  const ctx = new Ctx();
+  const out = new Map<string, SampleShape | null>();
+  let prev: Shape | null = null;
+  for (const layer of topology.config.layers) {
+    const name = String(layer.name ?? layer.config.name);
+    const declared = Array.isArray(layer.config.batch_input_shape) ? (layer.config.batch_input_shape as Shape).slice(1) : null;
+    let shape: Shape | null;
+    if (layer.class_name === 'InputLayer') {
+      shape = declared;
+    } else if (topology.class_name === 'Sequential') {
+      const input: Shape | null = prev ?? declared;
+      shape = input === null ? null : layerOutput(layer, [input], ctx);
+    } else {
+      const ins = (layer.inbound_nodes?.[0] ?? []).map((ref) => out.get(ref[0]) ?? null);
+      shape = ins.length === 0 || ins.some((s) => s === null) ? null : layerOutput(layer, ins as Shape[], ctx);
+    }
+    out.set(name, shape);
+    prev = shape;
+  }
+  return out;
+}
+
 function spatial(dims: Shape, c: Record<string, unknown>, n: number, label: string, ptr: string, ctx: Ctx): Shape | null {
   const k = tupleOf(c.kernel_size, n);
   const s = tupleOf(c.strides ?? 1, n);

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { operations } from '../../core/api.gen';
-import type { ArtifactService } from '../services/artifact-service';
+import type { ArtifactService, KerasModelQuery } from '../services/artifact-service';
 
 type RunParams = { runId: string };
 type ListQuery = NonNullable<operations['listRunArtifacts']['parameters']['query']>;
@@ -46,6 +46,14 @@ export function artifactHandlers(artifacts: ArtifactService) {
         .header('content-length', archive.size)
         .header('content-disposition', attachment(archive.fileName))
         .send(archive.stream);
+    },
+    getRunKerasModel: async (request: FastifyRequest, reply: FastifyReply) => {
+      const model = await artifacts.getRunKerasModel(request.tenant, (request.params as RunParams).runId, request.query as KerasModelQuery);
+      return reply
+        .type(model.contentType)
+        .header('content-length', model.size)
+        .header('content-disposition', attachment(model.fileName))
+        .send(model.stream);
     },
   };
 }

@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import type { SchemaArtifactEntry, SchemaArtifactList, SchemaBestCheckpoint } from '../../core/api.gen';
 import { isKilnError, KilnError } from '../../core/errors';
+import { toKerasExport, type KerasFormat, type TfjsModelJson } from '../../core/keras-export';
 import { isValidKey, type ArtifactStore, type ByteRange, type ListedObject } from '../../store/artifact-store';
 import { bestPointerKey, runArtifactKey, runPrefix, runRelativePath } from '../../store/run-layout';
+import { kerasArchive, legacyH5 } from './keras-archive';
 import type { RunService } from './run-service';
 import { END_OF_ARCHIVE, ustarArchiveSize, ustarHeader, ustarPadding, type UstarMember } from './ustar';
 
@@ -28,6 +30,7 @@ const CONTENT_TYPES: Record<string, string> = {
   log: 'text/plain; charset=utf-8',
 };
 const CHECKPOINT_PATH = /^checkpoints\/(.+)\/a\d+-\d+\/[^/]+$/;
+const CHECKPOINT_FOLDER = /^checkpoints\/.+\/a\d+-\d+$/;
 
 /**
  * A run's artifacts as the store holds them: the listing, any one object streamed, and the best
@@ -141,6 +144,96 @@ export class ArtifactService {
     const stream = new ArchiveStream(this.store, members, headers);
     return { stream, size: ustarArchiveSize(members), fileName: `${runId}-model.tar` };
   }
+
+  /**
+   * A checkpoint as a Keras model file: the Keras 3 `.keras` archive or, with `format: 'h5'`, the
+   * legacy full-model HDF5 (see {@link KerasModelQuery}). 404 for another tenant's run or a run
+   * without that checkpoint, 409 MODEL_NOT_EXPORTABLE naming a layer the format cannot hold.
+   */
+  async getRunKerasModel(tenant: string, runId: string, query: KerasModelQuery): Promise<KerasModelDownload> {
+    return exportKerasModel(this.store, this.runs, tenant, runId, query);
+  }
+}
+
+/** A Keras export, ready to send. */
+export interface KerasModelDownload {
+  stream: Readable;
+  size: number;
+  fileName: string;
+  contentType: string;
+}
+
+/** Which checkpoint and format `getRunKerasModel` exports. */
+export interface KerasModelQuery {
+  /**
+   * `best`, `final` (the model as training left it) or a checkpoint folder relative to the run
+   * (`checkpoints/best/a001-000003`, as listRunArtifacts names it; a trailing `/model.json` is accepted).
+   * @defaultValue 'best'
+   */
+  checkpoint?: string;
+  /** @defaultValue 'keras' */
+  format?: KerasFormat;
+}
+
+/**
+ * The conversion is core/keras-export.ts; the files are written in memory (the size of the weights
+ * plus a few KiB) and then streamed with a known length.
+ */
+async function exportKerasModel(store: ArtifactStore, runs: RunService, tenant: string, runId: string, query: KerasModelQuery): Promise<KerasModelDownload> {
+  const format = query.format ?? 'keras';
+  const folder = await checkpointFolder(store, runs, tenant, runId, query.checkpoint ?? 'best');
+  const key = runArtifactKey(tenant, runId, folder);
+  const modelJson = await store.get(`${key}/model.json`);
+  if (modelJson === null) throw new KilnError('NOT_FOUND', `run ${runId} has no checkpoint ${folder} (no model.json there); GET /v1/runs/${runId}/artifacts lists the checkpoints`);
+  const model = JSON.parse(modelJson.toString('utf8')) as TfjsModelJson;
+  const parts: Buffer[] = [];
+  for (const path of [...new Set((model.weightsManifest ?? []).flatMap((g) => g.paths ?? []))]) {
+    if (!isValidKey(path)) throw new KilnError('INTERNAL', `model.json of ${folder} names weights file ${JSON.stringify(path)}, which is not a relative path`);
+    const bytes = await store.get(`${key}/${path}`);
+    if (bytes === null) throw missingCheckpointFile(runId, folder, path);
+    parts.push(bytes);
+  }
+  const exp = toKerasExport(model, Buffer.concat(parts), format);
+  const listed = await store.listPage(`${key}/`, { limit: 100 });
+  const savedAt = listed.objects.find((o) => o.key === `${key}/model.json`)?.lastModified ?? new Date();
+  if (format === 'h5') {
+    const bytes = await legacyH5(exp);
+    return { stream: Readable.from([bytes]), size: bytes.length, fileName: `${runId}.h5`, contentType: 'application/x-hdf5' };
+  }
+  const archive = await kerasArchive(exp, savedAt);
+  return { stream: archive.stream(), size: archive.size, fileName: `${runId}.keras`, contentType: 'application/zip' };
+}
+
+/** The run-relative folder of the checkpoint `which` names; 404 (with the run's state) when there is none. */
+async function checkpointFolder(store: ArtifactStore, runs: RunService, tenant: string, runId: string, which: string): Promise<string> {
+  const none = async (what: string) => {
+    const run = await runs.getRun(tenant, runId); // 404 for a run this tenant does not have
+    const state = run.status === 'failed' || run.status === 'cancelled' ? `run ${runId} ${run.status} before storing a ${what}` : `run ${runId} (${run.status}) has no ${what} yet`;
+    return new KilnError('NOT_FOUND', `${state}, so there is no model to export; GET /v1/runs/${runId}/artifacts lists what it has`);
+  };
+  if (which === 'best') {
+    const pointer = await store.get(bestPointerKey(tenant, runId));
+    if (pointer === null) throw await none('best checkpoint');
+    const best = JSON.parse(pointer.toString('utf8')) as NonNullable<SchemaBestCheckpoint>;
+    const folder = best.key !== undefined ? runRelativePath(tenant, runId, best.key) : null;
+    if (folder === null || !isValidKey(folder)) throw new KilnError('INTERNAL', `best.json of run ${runId} names checkpoint ${JSON.stringify(best.key)}, which is not inside the run`);
+    return folder;
+  }
+  if (which === 'final') {
+    const prefix = `${runPrefix(tenant, runId)}checkpoints/final/`;
+    const page = await store.listPage(prefix);
+    // Versions sort chronologically (store/run-layout.ts), so the last model.json is the newest attempt's.
+    const latest = page.objects.map((o) => o.key).filter((k) => k.endsWith('/model.json')).sort().pop();
+    if (latest === undefined) throw await none('final model');
+    return runRelativePath(tenant, runId, latest.slice(0, -'/model.json'.length))!;
+  }
+  const folder = which.replace(/\/model\.json$/, '').replace(/\/$/, '');
+  if (!isValidKey(folder) || !CHECKPOINT_FOLDER.test(folder)) {
+    throw new KilnError('BAD_REQUEST',
+      `/query/checkpoint: ${JSON.stringify(which)} is not a checkpoint; give best, final or a checkpoint folder as listRunArtifacts names it, e.g. checkpoints/best/a001-000003`,
+      { errors: [{ pointer: '/query/checkpoint', detail: 'best, final, or checkpoints/<path>/a<attempt>-<seq>' }] });
+  }
+  return folder;
 }
 
 /**

@@ -15,6 +15,7 @@ import { createStore } from '../../store/create-store';
 import { startS3Server } from '../support/s3-server';
 import { startStack, waitForJob, type KilnStack } from '../support/kiln-stack';
 import { startApi, auth, validJob } from '../support/api-app';
+import { assertSameValues, readH5, unzipAll } from '../support/keras-files';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -167,6 +168,37 @@ for (const driver of ['s3', 'file'] as const) {
         assert.equal(res.status, 200, ignored);
         assert.deepEqual(Buffer.from(await res.arrayBuffer()), whole, ignored);
       }
+    });
+
+    test('model.keras and ?format=h5 of the worker\'s best and final checkpoints hold its weights in Keras\'s layout', async () => {
+      for (const [query, folder] of [['', best.key], ['?checkpoint=final', null]] as const) {
+        const keras = await get(`/v1/runs/${runId}/model.keras${query}`);
+        assert.equal(keras.status, 200, query);
+        const zip = unzipAll(Buffer.from(await keras.arrayBuffer()));
+        assert.deepEqual(zip.names, ['metadata.json', 'config.json', 'model.weights.h5']);
+        const tree = await readH5(zip.files.get('model.weights.h5')!);
+        const key = folder ?? (await store.list(`${prefix}checkpoints/final/`)).map((o) => o.key).find((k) => k.endsWith('/model.json'))!.slice(0, -'/model.json'.length);
+        const json = JSON.parse((await store.get(`${key}/model.json`))!.toString('utf8'));
+        const bin = (await store.get(`${key}/weights.bin`))!;
+        const specs = json.weightsManifest.flatMap((g: any) => g.weights) as Array<{ name: string; shape: number[] }>;
+        let offset = 0;
+        const values = new Map<string, Float32Array>();
+        for (const spec of specs) {
+          const n = spec.shape.reduce((a, b) => a * b, 1);
+          values.set(spec.name, new Float32Array(bin.buffer.slice(bin.byteOffset + offset, bin.byteOffset + offset + 4 * n)));
+          offset += 4 * n;
+        }
+        for (const [path, layer] of [['/layers/dense/vars', 'dense'], ['/layers/dense_1/vars', 'dense_1']]) {
+          assert.deepEqual(tree.children.get(path), ['0', '1']);
+          assertSameValues(tree.datasets.get(`${path}/0`)!.values, values.get(`${layer}/kernel`)!, `${query} ${path}/0`);
+          assertSameValues(tree.datasets.get(`${path}/1`)!.values, values.get(`${layer}/bias`)!, `${query} ${path}/1`);
+        }
+        const h5 = await get(`/v1/runs/${runId}/model.keras${query}${query ? '&' : '?'}format=h5`);
+        assert.equal(h5.status, 200, query);
+        const legacy = await readH5(Buffer.from(await h5.arrayBuffer()));
+        assertSameValues(legacy.datasets.get('/model_weights/dense_1/dense_1/kernel:0')!.values, values.get('dense_1/kernel')!, `${query} legacy`);
+      }
+      assert.equal((await problem(await get(`/v1/runs/${runId}/model.keras`, 'globex'), 404)).code, 'NOT_FOUND');
     });
 
     test('model.tar extracts with tar into model.json, weights and kiln.json, and the model loads', async () => {
