@@ -7,7 +7,7 @@ import type { ApiConfig } from './config';
 import { loadOpenApiDocument } from './openapi-document';
 import { ApiKeyAuth } from './plugins/auth';
 import { registerOperations } from './plugins/openapi-routes';
-import { registerProblemDetails } from './plugins/problem-details';
+import { clientErrorProblem, frameworkErrorProblem, registerProblemDetails } from './plugins/problem-details';
 import { makeValidatorCompiler } from './validation';
 import { jobHandlers } from './routes/jobs';
 import { runHandlers } from './routes/runs';
@@ -39,8 +39,11 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimit,
-    // The job queue would rather answer 503 at once than hang while Redis is away.
-    return503OnClosing: true,
+    // Closing answers 503 from problem-details (Fastify's own 503 is plain JSON).
+    return503OnClosing: false,
+    // Every error is a problem document, the router's and the HTTP parser's included.
+    frameworkErrors: frameworkErrorProblem,
+    clientErrorHandler: clientErrorProblem,
   });
   app.setValidatorCompiler(makeValidatorCompiler());
   // JSON only: a text body is a 415, not a string that fails validation.
@@ -69,6 +72,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
   const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound, {
     submissionsPerMinute: config.submissionsPerMinute,
     maxEpochRows: config.maxEpochRows,
+    cost: { maxModelParams: config.maxModelParams, workerMemoryBytes: config.workerMemoryBytes },
   });
   const runs = new RunService(store, jobs);
   const webhookQueue = new WebhookQueue(redis, config.queuePrefix);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
+import { DEFAULT_MAX_MODEL_PARAMS, DEFAULT_WORKER_MEMORY_BYTES } from '../core/model-cost';
 import type { TenantLimit } from '../core/tenant-limits';
 
 export interface ApiConfig {
@@ -24,6 +25,10 @@ export interface ApiConfig {
   submissionsPerMinute: TenantLimit;
   /** Cap on fit.epochs × dataset rows per job (KILN_MAX_EPOCH_ROWS; 0 = no cap). */
   maxEpochRows: number;
+  /** Cap on a job's model parameters (KILN_MAX_MODEL_PARAMS; 0 = no cap). */
+  maxModelParams: number;
+  /** Memory one training process may use; jobs estimated above it are refused (KILN_WORKER_MEMORY_BYTES; 0 = no check). */
+  workerMemoryBytes: number;
   /**
    * Operator key (KILN_ADMIN_KEY) for `GET /metrics` and the `/admin/queues` dashboard. Unset:
    * /metrics is open and the dashboard is not mounted.
@@ -71,6 +76,8 @@ export function loadConfig(env: Record<string, string | undefined>, opts: { allo
     outbound: { hosts: [], cidrs: [] },
     submissionsPerMinute: p.tenantLimit(env, 'KILN_TENANT_SUBMISSIONS_PER_MINUTE', 120),
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
+    maxModelParams: p.int(env, 'KILN_MAX_MODEL_PARAMS', DEFAULT_MAX_MODEL_PARAMS, 0, Number.MAX_SAFE_INTEGER),
+    workerMemoryBytes: p.int(env, 'KILN_WORKER_MEMORY_BYTES', DEFAULT_WORKER_MEMORY_BYTES, 0, Number.MAX_SAFE_INTEGER),
     adminKey: env.KILN_ADMIN_KEY || null,
   };
   if (config.adminKey !== null && (config.adminKey.length < 16 || /\s/.test(config.adminKey))) {

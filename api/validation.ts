@@ -1,7 +1,8 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { editDistance } from '../core/edit-distance';
-import { pointerToken, type FieldProblem } from '../core/errors';
+import { pointerToken, specInvalid, type FieldProblem } from '../core/errors';
+import { MAX_JSON_DEPTH, tooDeepPointer } from '../core/json-depth';
 
 /**
  * Validators for request parts, compiled from the OpenAPI document's schemas (JSON Schema 2020-12,
@@ -16,7 +17,27 @@ export function makeValidatorCompiler() {
   // Stops at the first error and keeps no error details: ~8× cheaper on a valid job (the common case).
   const verdictAjv = addFormats(new Ajv2020({ ...common, allErrors: false, verbose: false, coerceTypes: false }));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
-    httpPart === 'body' ? verdictThenDetails(verdictAjv.compile(schema), () => strictAjv.compile(schema)) : coercingAjv.compile(schema);
+    httpPart === 'body' ? depthFirst(verdictThenDetails(verdictAjv.compile(schema), () => strictAjv.compile(schema))) : coercingAjv.compile(schema);
+}
+
+/**
+ * Refuses a body nested deeper than MAX_JSON_DEPTH before Ajv (or anything after it: the model
+ * checks, JSON.stringify, the queue's serialiser) recurses into it: 10,000 nested arrays in
+ * `units` would otherwise overflow the stack somewhere down the line. Fastify turns the thrown
+ * error into the response through the one error handler.
+ */
+function depthFirst(validate: ReturnType<typeof verdictThenDetails>) {
+  const checked = (data: unknown): boolean => {
+    const at = tooDeepPointer(data, MAX_JSON_DEPTH);
+    if (at !== null) {
+      throw specInvalid([{ pointer: at, detail: `nested more than ${MAX_JSON_DEPTH} levels deep; Kiln accepts at most ${MAX_JSON_DEPTH} levels of arrays and objects` }]);
+    }
+    const valid = validate(data);
+    checked.errors = validate.errors;
+    return valid;
+  };
+  checked.errors = null as ValidateFunction['errors'];
+  return checked;
 }
 
 /**

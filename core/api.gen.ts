@@ -435,9 +435,11 @@ export interface components {
             type: string;
             title: string;
             status: number;
+            /** @description What is wrong and how to fix it; longer texts are cut. */
             detail?: string;
             code: string;
             instance?: string;
+            /** @description The offending fields, at most 50 (the first ones found). */
             errors?: {
                 /** @description JSON pointer into the request body. */
                 pointer: string;

@@ -5,18 +5,31 @@ import { checkDataSplit } from './check-data-spec';
 import { LOSSES, logKeysForCompile, maxClassesFor } from './compile-spec';
 import { resolveDatasetKey } from './dataset-uri';
 import { KilnError, type FieldProblem } from './errors';
+import { longKeySegment } from './key-segments';
+import { estimateModelCost, modelCostProblems } from './model-cost';
 import { checkModelSpec } from './model-spec';
 import { checkJobOutboundUrls, type OutboundAllow } from './outbound-policy';
 
+/** What one job may cost a worker (KILN_MAX_MODEL_PARAMS, KILN_WORKER_MEMORY_BYTES; 0 = no cap). */
+export interface JobCostLimits {
+  maxModelParams: number;
+  workerMemoryBytes: number;
+}
+
 /**
  * The checks a job passes at submission beyond the contract's schema: what the model, the data and
- * the callbacks mean together. Keras would fail on most of these only at epoch N; Kiln rejects
- * them before the job is queued. Pure: the API runs it on every POST.
+ * the callbacks mean together, and what the job would cost a worker. Keras would fail on most of
+ * these only at epoch N; Kiln rejects them before the job is queued. Pure: the API runs it on
+ * every POST.
  */
-export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUri: string; outbound: OutboundAllow }): FieldProblem[] {
+export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUri: string; outbound: OutboundAllow; limits?: JobCostLimits }): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const model = checkModelSpec(spec.model, '/model');
   problems.push(...model.problems);
+  if (model.topology && ctx.limits) {
+    const cost = estimateModelCost(model.layerShapes, model.inputShape, { batchSize: spec.fit.batchSize ?? 32, optimizer: spec.compile.optimizer.name });
+    problems.push(...modelCostProblems(cost, ctx.limits, { model: '/model', batchSize: '/fit/batchSize' }));
+  }
 
   const data = spec.data;
   const hasValidation = data.validationSplit !== undefined || ('validation' in data && data.validation !== undefined);
@@ -44,7 +57,8 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
     for (const [pointer, uri] of [['/data/uri', data.uri], ['/data/validation/uri', data.validation?.uri]] as const) {
       if (uri === undefined) continue;
       try {
-        resolveDatasetKey(uri, ctx.tenant, ctx.storeUri);
+        const long = longKeySegment(resolveDatasetKey(uri, ctx.tenant, ctx.storeUri));
+        if (long) problems.push({ pointer, detail: long });
       } catch (err) {
         problems.push({ pointer, detail: err instanceof KilnError ? err.message : String(err) });
       }

@@ -15,6 +15,7 @@
 import type { SchemaModelSpec } from './api.gen';
 import { editDistance } from './edit-distance';
 import { pointerToken, type FieldProblem } from './errors';
+import { checkLayerGraph } from './model-graph';
 
 /** A sample shape without the batch dimension; `null` where the model leaves a dimension open. */
 export type SampleShape = Array<number | null>;
@@ -50,6 +51,17 @@ export interface ModelSpecCheck {
   inputShape: SampleShape | null;
   /** One sample's output shape, when it can be computed (the API checks the label width with it). */
   outputShape: SampleShape | null;
+  /** Each topology layer with the sample shapes it takes and makes, as far as known (for the cost estimate). */
+  layerShapes: LayerShapes[];
+}
+
+/** A topology layer with its input and output sample shapes (null where unknown). */
+export interface LayerShapes {
+  layer: TopologyLayer;
+  /** JSON pointer of the layer in the request. */
+  pointer: string;
+  inputs: SampleShape[] | null;
+  output: SampleShape | null;
 }
 
 type Kind = 'dense' | 'conv' | 'pool' | 'global-pool' | 'identity' | 'reshape' | 'rnn' | 'merge' | 'wrapper' | 'input' | 'other';
@@ -232,7 +244,10 @@ export function checkModelSpec(model: SchemaModelSpec, pointerBase = '/model'): 
   }
   const shapes = topology ? inferShapes(topology, ctx) : { input: null, output: null };
   const ok = ctx.problems.length === 0;
-  return { problems: ctx.problems, topology: ok ? topology : null, inputShape: shapes.input, outputShape: shapes.output };
+  const layerShapes = ok && topology
+    ? topology.config.layers.map((layer) => ({ layer, pointer: ctx.layerPointers.get(layer) ?? pointerBase, ...(ctx.layerShapes.get(layer) ?? { inputs: null, output: null }) }))
+    : [];
+  return { problems: ctx.problems, topology: ok ? topology : null, inputShape: shapes.input, outputShape: shapes.output, layerShapes };
 }
 
 class Ctx {
@@ -241,6 +256,8 @@ class Ctx {
   readonly layerPointers = new Map<TopologyLayer, string>();
   /** Human label of each topology layer ("Dense 'dense_1' (layer 2)"). */
   readonly layerLabels = new Map<TopologyLayer, string>();
+  /** Input and output sample shapes of each topology layer, as inferred. */
+  readonly layerShapes = new Map<TopologyLayer, { inputs: SampleShape[] | null; output: SampleShape | null }>();
 
   problem(pointer: string, detail: string): void {
     this.problems.push({ pointer, detail });
@@ -278,6 +295,7 @@ function fromKeras(doc: unknown, base: string, ctx: Ctx): KerasTopology | null {
       ctx.problem(layersPtr, 'a Sequential model needs a non-empty "layers" list');
       return null;
     }
+    if (tooManyLayers(layers.length, layersPtr, ctx)) return null;
     const out: TopologyLayer[] = [];
     layers.forEach((raw, i) => {
       const layer = kerasLayer(raw, `${layersPtr}/${i}`, i, ctx, false);
@@ -301,6 +319,7 @@ function fromKeras(doc: unknown, base: string, ctx: Ctx): KerasTopology | null {
       return null;
     }
     const layersPtr = `${rootPtr}/config/layers`;
+    if (tooManyLayers(config.layers.length, layersPtr, ctx)) return null;
     const out: TopologyLayer[] = [];
     config.layers.forEach((raw, i) => {
       const layer = kerasLayer(raw, `${layersPtr}/${i}`, i, ctx, true);
@@ -311,21 +330,15 @@ function fromKeras(doc: unknown, base: string, ctx: Ctx): KerasTopology | null {
     if (!inputs) ctx.problem(`${rootPtr}/config/input_layers`, 'expected the model inputs as [layer_name, node_index, tensor_index] entries');
     if (!outputs) ctx.problem(`${rootPtr}/config/output_layers`, 'expected the model outputs as [layer_name, node_index, tensor_index] entries');
     if (ctx.problems.length > 0 || !inputs || !outputs) return null;
-    const names = new Set(out.map((l) => l.name));
-    for (const [key, refs] of [['input_layers', inputs], ['output_layers', outputs]] as const) {
-      refs.forEach((r, i) => {
-        if (!names.has(r[0])) ctx.problem(`${rootPtr}/config/${key}/${i}`, `names layer '${r[0]}', which the model does not have; use one of: ${[...names].join(', ')}`);
-      });
-    }
     if (inputs.length !== 1) ctx.problem(`${rootPtr}/config/input_layers`, `Kiln feeds one input tensor but the model has ${inputs.length}; build the model with a single keras.Input`);
     if (outputs.length !== 1) ctx.problem(`${rootPtr}/config/output_layers`, `Kiln trains against one label tensor but the model has ${outputs.length} outputs; keep a single output`);
-    out.forEach((layer, i) => {
-      for (const node of layer.inbound_nodes ?? []) {
-        for (const ref of node) {
-          if (!names.has(ref[0])) ctx.problem(`${layersPtr}/${i}/inbound_nodes`, `layer '${layer.name}' takes input from '${ref[0]}', which the model does not have`);
-        }
-      }
-    });
+    const graph = out.map((layer) => ({
+      name: layer.name as string,
+      isInput: layer.class_name === 'InputLayer',
+      inboundNodes: layer.inbound_nodes ?? [],
+      pointer: ctx.layerPointers.get(layer) ?? layersPtr,
+    }));
+    ctx.problems.push(...checkLayerGraph(graph, inputs, outputs, { inputs: `${rootPtr}/config/input_layers`, outputs: `${rootPtr}/config/output_layers` }));
     if (ctx.problems.length > 0) return null;
     return {
       class_name: 'Functional',
@@ -336,6 +349,19 @@ function fromKeras(doc: unknown, base: string, ctx: Ctx): KerasTopology | null {
   }
   ctx.problem(`${rootPtr}/class_name`, `class_name '${cls}' is not a Keras model; expected Sequential or Functional (the JSON of model.to_json())`);
   return null;
+}
+
+/**
+ * Most layers a Keras document may have. Large published models stay well below (ResNet152 has
+ * about 570 layers); a document of 10,000 layers only costs the API to check and the worker to
+ * build. Layer lists have their own, smaller cap in the contract (`maxItems`).
+ */
+export const MAX_MODEL_LAYERS = 1000;
+
+function tooManyLayers(count: number, ptr: string, ctx: Ctx): boolean {
+  if (count <= MAX_MODEL_LAYERS) return false;
+  ctx.problem(ptr, `the model has ${count} layers; Kiln accepts at most ${MAX_MODEL_LAYERS}`);
+  return true;
 }
 
 function kerasLayer(raw: unknown, ptr: string, index: number, ctx: Ctx, functional: boolean): TopologyLayer | null {
@@ -378,7 +404,7 @@ function kerasConfig(info: LayerInfo, raw: Record<string, unknown>, ptr: string,
   let ok = true;
   for (const [key, value] of Object.entries(raw)) {
     const at = `${ptr}/${pointerToken(key)}`;
-    const target = info.renamed?.[key] ?? key;
+    const target = own(info.renamed, key) ?? key;
     if (key === 'dtype') {
       const dtype = dtypeName(value);
       if (dtype !== null && dtype !== 'float32' && !(info.kind === 'input' && dtype === 'int32')) {
@@ -394,7 +420,7 @@ function kerasConfig(info: LayerInfo, raw: Record<string, unknown>, ptr: string,
       else if (converted !== undefined) out[target] = converted;
       continue;
     }
-    const inert = info.inert?.[key];
+    const inert = own(info.inert, key);
     if (inert !== undefined) {
       if (value === null || inert === '*' || inert.some((v) => sameValue(v, value))) continue;
       ctx.problem(at, `${label}: option '${key}' = ${JSON.stringify(value)} has no tfjs equivalent; set it to ${inert.map((v) => JSON.stringify(v)).join(' or ')} in Keras`);
@@ -473,14 +499,14 @@ function listLayer(raw: unknown, ptr: string, where: string, counts: Map<string,
     if (key === 'type') continue;
     const at = `${ptr}/${pointerToken(key)}`;
     const snake = toSnake(key);
-    const target = info.renamed?.[snake] ?? snake;
+    const target = own(info.renamed, snake) ?? snake;
     if (target === 'name' || target === 'trainable' || info.keys.includes(target)) {
       const converted = convertValue(target, value, at, label, ctx, (nested, nestedPtr) => listLayer(nested, nestedPtr, `${label}, wrapped layer`, counts, ctx));
       if (converted === INVALID) ok = false;
       else if (converted !== undefined) config[target] = converted;
       continue;
     }
-    const inert = info.inert?.[snake];
+    const inert = own(info.inert, snake);
     if (inert !== undefined) {
       if (value === null || inert === '*' || inert.some((v) => sameValue(v, value))) continue;
       ctx.problem(at, `${label}: option '${key}' = ${JSON.stringify(value)} has no tfjs equivalent; remove it`);
@@ -547,12 +573,12 @@ function initializer(value: unknown, at: string, label: string, ctx: Ctx): unkno
   let cls: string | undefined;
   let config: Record<string, unknown> = {};
   if (typeof value === 'string') {
-    cls = INITIALIZERS[squash(value)];
+    cls = own(INITIALIZERS, squash(value));
   } else if (isObject(value) && typeof value.class_name === 'string') {
-    cls = INITIALIZERS[squash(value.class_name)];
+    cls = own(INITIALIZERS, squash(value.class_name));
     config = isObject(value.config) ? { ...value.config } : {};
   } else if (isObject(value) && typeof value.className === 'string') {
-    cls = INITIALIZERS[squash(value.className)];
+    cls = own(INITIALIZERS, squash(value.className));
     config = isObject(value.config) ? Object.fromEntries(Object.entries(value.config).map(([k, v]) => [toSnake(k), v])) : {};
   }
   if (!cls) {
@@ -588,7 +614,7 @@ function regularizer(value: unknown, at: string, label: string, ctx: Ctx): unkno
 
 function constraint(value: unknown, at: string, label: string, ctx: Ctx): unknown {
   const name = typeof value === 'string' ? value : isObject(value) && typeof value.class_name === 'string' ? value.class_name : undefined;
-  const cls = name === undefined ? undefined : CONSTRAINTS[squash(name)];
+  const cls = name === undefined ? undefined : own(CONSTRAINTS, squash(name));
   if (!cls) {
     ctx.problem(at, `${label}: constraint ${JSON.stringify(value)} has no tfjs equivalent; use one of ${Object.values(CONSTRAINTS).join(', ')}`);
     return INVALID;
@@ -600,7 +626,7 @@ function constraint(value: unknown, at: string, label: string, ctx: Ctx): unknow
 function activation(value: unknown, at: string, label: string, ctx: Ctx): unknown {
   // Keras 3 may write a registered function as {"class_name": "function", "config": "relu"}.
   const name = typeof value === 'string' ? value : isObject(value) && value.class_name === 'function' && typeof value.config === 'string' ? value.config : undefined;
-  const tfjs = name === undefined ? undefined : ACTIVATIONS[squash(name)];
+  const tfjs = name === undefined ? undefined : own(ACTIVATIONS, squash(name));
   if (!tfjs) {
     const guess = typeof name === 'string' ? closest(name, Object.keys(ACTIVATIONS), 3) : [];
     ctx.problem(at, `${label}: activation ${JSON.stringify(value)} has no tfjs equivalent; use one of ${[...new Set(Object.values(ACTIVATIONS))].join(', ')}` +
@@ -696,7 +722,9 @@ function inferShapes(topology: KerasTopology, ctx: Ctx): { input: SampleShape | 
         input = shape;
         if (layer.class_name === 'InputLayer') continue;
       }
-      shape = shape === null ? null : layerOutput(layer, [shape], ctx);
+      const ins: Shape[] | null = shape === null ? null : [shape];
+      shape = ins === null ? null : layerOutput(layer, ins, ctx);
+      ctx.layerShapes.set(layer, { inputs: ins, output: shape });
     }
     return { input, output: shape };
   }
@@ -716,7 +744,10 @@ function inferShapes(topology: KerasTopology, ctx: Ctx): { input: SampleShape | 
       continue;
     }
     const ins = node.map((ref) => outputs.get(ref[0]) ?? null);
-    outputs.set(name, ins.some((s) => s === null) ? null : layerOutput(layer, ins as Shape[], ctx));
+    const known = ins.some((s) => s === null) ? null : (ins as Shape[]);
+    const out = known === null ? null : layerOutput(layer, known, ctx);
+    outputs.set(name, out);
+    ctx.layerShapes.set(layer, { inputs: known, output: out });
   }
   const out = topology.config.output_layers?.[0];
   return { input, output: out ? (outputs.get(out[0]) ?? null) : null };
@@ -954,7 +985,7 @@ function num(v: unknown): number | null {
 // Helpers
 
 function unsupportedLayer(cls: string, label: string): string {
-  const hint = SUBSTITUTES[cls];
+  const hint = own(SUBSTITUTES, cls);
   const close = closest(cls, LAYERS.filter((l) => l.kind !== 'input').map((l) => l.className), 3);
   return `${label}: layer '${cls}' has no tfjs equivalent` + (hint ? `; ${hint}` : '') +
     (close.length ? `; close supported layers: ${close.join(', ')}` : '');
@@ -999,6 +1030,14 @@ function shapeList(value: unknown): Array<number | null> | null {
 
 function nameOf(config: unknown, fallback: string): string {
   return isObject(config) && typeof config.name === 'string' ? config.name : fallback;
+}
+
+/**
+ * `table[key]` only when `key` is the table's own entry: a user-chosen name such as
+ * `"constructor"` or `"__proto__"` must not find Object.prototype's members.
+ */
+function own<T>(table: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return table !== undefined && Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

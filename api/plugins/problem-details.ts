@@ -1,5 +1,6 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, KilnError, type ErrorCode, type FieldProblem } from '../../core/errors';
+import { boundText, ERROR_CODES, KilnError, type ErrorCode, type FieldProblem } from '../../core/errors';
 import { ajvErrorsToProblems } from '../validation';
 
 /** The one place errors become HTTP responses: RFC 9457 problem documents, 5xx details logged only. */
@@ -29,6 +30,10 @@ export function toKilnError(err: unknown): KilnError {
     return new KilnError(code, detail, { errors });
   }
   switch (e?.code) {
+    case 'FST_ERR_BAD_URL':
+      return new KilnError('BAD_REQUEST', 'the URL is not valid: a path segment is not a well-formed percent-encoded component; encode it with encodeURIComponent');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new KilnError('URI_TOO_LONG', 'a path parameter is longer than any valid id; check the URL');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new KilnError('BODY_TOO_LARGE', 'the request body is larger than the configured limit (KILN_BODY_LIMIT_BYTES); send a smaller body');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -42,8 +47,13 @@ export function toKilnError(err: unknown): KilnError {
   if (e instanceof SyntaxError || (e as any)?.statusCode === 400) {
     return new KilnError('BAD_REQUEST', `the request could not be read: ${e.message}`);
   }
-  if (typeof (e as any)?.statusCode === 'number' && (e as any).statusCode === 413) {
-    return new KilnError('BODY_TOO_LARGE', 'the request body is larger than the configured limit (KILN_BODY_LIMIT_BYTES)');
+  const status = (e as any)?.statusCode;
+  if (status === 413) return new KilnError('BODY_TOO_LARGE', 'the request body is larger than the configured limit (KILN_BODY_LIMIT_BYTES)');
+  if (status === 414) return new KilnError('URI_TOO_LONG', 'the URL is too long');
+  if (status === 415) return new KilnError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+  if (status === 404) return new KilnError('NOT_FOUND', 'not found');
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new KilnError('BAD_REQUEST', `the request could not be read: ${typeof e.message === 'string' ? e.message : 'invalid request'}`);
   }
   return new KilnError('INTERNAL', 'internal error', { cause: err });
 }
@@ -55,7 +65,44 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: K
   return reply
     .code(status)
     .type('application/problem+json')
-    .send(problemDocument(err.code, detail, err.errors, request.url));
+    .send(problemDocument(err.code, detail, err.errors, instanceOf(request.url)));
+}
+
+/** The request path as the problem's `instance`, bounded (a URL may be kilobytes long). */
+function instanceOf(url: string): string {
+  return boundText(url.split('?')[0], 256);
+}
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers too large, broken framing,
+ * a request timeout), answered as problem documents instead of Fastify's plain JSON. Passed to
+ * Fastify as `clientErrorHandler`; the socket is closed after the answer, as Node does.
+ */
+export function clientErrorProblem(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let error: KilnError;
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      error = new KilnError('HEADERS_TOO_LARGE', 'the request line and headers are larger than the server accepts (16 KiB); send shorter headers or a shorter URL');
+      break;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_HTTP_HEADERS_TIMEOUT':
+      error = new KilnError('REQUEST_TIMEOUT', 'the request was not received in time; send it again');
+      break;
+    default:
+      error = new KilnError('BAD_REQUEST', `the request is not well-formed HTTP/1.1 (${String(err.code ?? 'parse error')}); check its framing: Content-Length or chunked Transfer-Encoding, header syntax`);
+  }
+  const body = JSON.stringify(problemDocument(error.code, error.message, []));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${error.status} ${ERROR_CODES[error.code].title}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+/** Fastify's router errors (a malformed URL, an over-long path parameter) as problem documents: `frameworkErrors`. */
+export function frameworkErrorProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  request.log.info({ code: error.code }, 'request rejected by the router');
+  return sendProblem(reply, request, toKilnError(error));
 }
 
 export function registerProblemDetails(app: FastifyInstance): void {
@@ -66,6 +113,18 @@ export function registerProblemDetails(app: FastifyInstance): void {
     return sendProblem(reply, request, err);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, request, new KilnError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; see /openapi.json`)),
+    sendProblem(reply, request, new KilnError('NOT_FOUND', `no route ${request.method} ${instanceOf(request.url)}; see /openapi.json`)),
   );
+  // Fastify's own 503 while closing is plain JSON written before any hook runs, so the app turns
+  // it off (return503OnClosing: false) and answers here instead.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // Callback style: cheaper per request than an async hook, and this runs on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    sendProblem(reply, request, new KilnError('SERVICE_UNAVAILABLE', 'the server is shutting down; retry shortly', { retryAfter: 1 }));
+  });
 }

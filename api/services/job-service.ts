@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { SchemaInterruption, SchemaJob, SchemaJobAccepted, SchemaJobList, SchemaJobSpec, SchemaJobStatus } from '../../core/api.gen';
 import { KilnError, parseFailure, specInvalid } from '../../core/errors';
 import { newJobIds, runIdForJob } from '../../core/ids';
-import { checkJobSpec } from '../../core/check-job-spec';
+import { checkJobSpec, type JobCostLimits } from '../../core/check-job-spec';
 import type { OutboundAllow } from '../../core/outbound-policy';
 import { kilnKeys } from '../../core/queue-contract';
 import { epochRowsProblem, type TenantLimit } from '../../core/tenant-limits';
@@ -44,14 +44,14 @@ export class JobService {
     private readonly prefix: string,
     private readonly storeUri: string,
     private readonly outbound: OutboundAllow,
-    private readonly limits: { submissionsPerMinute: TenantLimit; maxEpochRows: number } = { submissionsPerMinute: UNLIMITED, maxEpochRows: 0 },
+    private readonly limits: { submissionsPerMinute: TenantLimit; maxEpochRows: number; cost?: JobCostLimits } = { submissionsPerMinute: UNLIMITED, maxEpochRows: 0 },
   ) {
     this.admission = new SubmissionAdmission(redis, prefix, limits.submissionsPerMinute, IDEMPOTENCY_TTL_SECONDS);
   }
 
   /** Validates the spec's meaning, then queues it (or returns the job an Idempotency-Key already made). */
   async createJob(tenant: string, spec: SchemaJobSpec, idempotencyKey?: string): Promise<{ accepted: SchemaJobAccepted; replayed: boolean }> {
-    const problems = checkJobSpec(spec, { tenant, storeUri: this.storeUri, outbound: this.outbound });
+    const problems = checkJobSpec(spec, { tenant, storeUri: this.storeUri, outbound: this.outbound, limits: this.limits.cost });
     if (problems.length > 0) throw specInvalid(problems);
     if ('builtin' in spec.data) {
       const tooBig = epochRowsProblem(spec.fit.epochs, BUILTIN_DATASETS[spec.data.builtin].rows, this.limits.maxEpochRows);

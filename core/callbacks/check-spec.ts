@@ -2,7 +2,8 @@ import type { SchemaCallbacksSpec } from '../api.gen';
 import { pointer, type FieldProblem } from '../errors';
 import { AlertExpression, AlertExpressionError } from './alert-expression';
 import { inferMode, METRIC_DIRECTIONS } from './monitor-callback';
-import { checkSpec, parseTemplate, PyFormatError, type TemplatePart } from './python-format';
+import { MAX_KEY_SEGMENT_BYTES } from '../key-segments';
+import { checkSpec, minSegmentBytes, parseTemplate, PyFormatError, type TemplatePart } from './python-format';
 
 /** What the job will log, for checking monitors and templates. */
 export interface CallbackCheckContext {
@@ -69,7 +70,8 @@ function object(fields: Record<string, Check>, required: string[] = []): Check {
     }
     for (const r of required) if (!(r in v)) out.push({ pointer: ptr + pointer(r), detail: `is required` });
     for (const [k, val] of Object.entries(v)) {
-      const check = fields[k];
+      // Own entries only: a field named "constructor" is unknown, not Object's constructor.
+      const check = Object.prototype.hasOwnProperty.call(fields, k) ? fields[k] : undefined;
       if (!check) {
         out.push({ pointer: ptr + pointer(k), detail: `unknown field '${k}'; remove it or use one of: ${Object.keys(fields).join(', ')}` });
         continue;
@@ -340,6 +342,12 @@ function checkTemplate(filepath: string, byBatch: boolean, available: Set<string
   } catch (e) {
     if (e instanceof PyFormatError) return void out.push({ pointer: ptr, detail: `${e.message}; write fields like {epoch:02d} or {val_loss:.4f}, and '{{' / '}}' for literal braces` });
     throw e;
+  }
+  // Every stored key part is at most 255 bytes; a segment that must format longer is refused here.
+  const longest = Math.max(...minSegmentBytes(parts));
+  if (longest > MAX_KEY_SEGMENT_BYTES) {
+    out.push({ pointer: ptr, detail: `a path segment (between '/') formats to at least ${longest} bytes; stores accept at most ${MAX_KEY_SEGMENT_BYTES} per segment, so shorten it or split it with '/'` });
+    return;
   }
   for (const f of parts) {
     if (typeof f === 'string') continue;

@@ -113,11 +113,25 @@ interface Spec {
   type?: string;
 }
 
+/**
+ * Kiln's caps on a format spec's width and precision. Python accepts up to `sys.maxsize`, which
+ * would let one field cost minutes of CPU and gigabytes of string (`{loss:.99999999e}`); these
+ * keep every formatted field small and its cost bounded. A width past 255 cannot fit a path
+ * segment anyway (no store accepts longer ones), and 100 digits is far past a float's 17
+ * significant ones. Enforced wherever a spec is parsed, so at submission and when formatting.
+ */
+export const MAX_FORMAT_WIDTH = 255;
+/** See {@link MAX_FORMAT_WIDTH}. */
+export const MAX_FORMAT_PRECISION = 100;
+
 const SPEC_RE = /^(?:([\s\S])?([<>=^]))?([-+ ])?(z)?(#)?(0)?(\d+)?([_,])?(?:\.(\d+))?([bcdeEfFgGnosxX%])?$/u;
 
 function parseSpec(spec: string): Spec {
   const m = SPEC_RE.exec(spec);
   if (!m) throw new PyFormatError(`Invalid format specifier '${spec}'`);
+  // Compared as digit strings first: Number('0999…') is exact here, but a 500-digit width is not.
+  const width = m[7] === undefined ? undefined : boundedNumber(m[7], MAX_FORMAT_WIDTH, 'width', spec);
+  const precision = m[9] === undefined ? undefined : boundedNumber(m[9], MAX_FORMAT_PRECISION, 'precision', spec);
   return {
     fill: m[1],
     align: m[2],
@@ -125,11 +139,21 @@ function parseSpec(spec: string): Spec {
     z: m[4] !== undefined,
     alt: m[5] !== undefined,
     zero: m[6] !== undefined,
-    width: m[7] === undefined ? undefined : Number(m[7]),
+    width,
     grouping: m[8],
-    precision: m[9] === undefined ? undefined : Number(m[9]),
+    precision,
     type: m[10],
   };
+}
+
+function boundedNumber(digits: string, max: number, what: string, spec: string): number {
+  const trimmed = digits.replace(/^0+(?=\d)/, '');
+  const n = trimmed.length > 15 ? Number.POSITIVE_INFINITY : Number(trimmed);
+  if (n > max) {
+    const shown = trimmed.length > 20 ? `${trimmed.slice(0, 20)}…` : trimmed;
+    throw new PyFormatError(`format ${what} ${shown} in '${spec.length > 40 ? `${spec.slice(0, 40)}…` : spec}' is above Kiln's limit of ${max}; use a ${what} of at most ${max}`);
+  }
+  return n;
 }
 
 /**
@@ -451,4 +475,25 @@ export function pyFloatRepr(x: number): string {
   }
   const mant = digits.length > 1 ? digits[0] + '.' + digits.slice(1) : digits;
   return sign + mant + expSuffix(exp, false);
+}
+
+/**
+ * The fewest UTF-8 bytes each `/`-separated segment of a parsed template can format to: literal
+ * text as it is, each field at least its width (a value prints at least one character). For
+ * refusing at submission a path whose segment no store could hold, whatever the values.
+ */
+export function minSegmentBytes(parts: readonly TemplatePart[]): number[] {
+  const segments = [0];
+  for (const p of parts) {
+    if (typeof p === 'string') {
+      const pieces = p.split('/');
+      segments[segments.length - 1] += Buffer.byteLength(pieces[0], 'utf8');
+      for (const piece of pieces.slice(1)) segments.push(Buffer.byteLength(piece, 'utf8'));
+      continue;
+    }
+    const spec = parseSpec(p.spec);
+    // A '/' fill would split the field itself; count only what surely stays in this segment.
+    segments[segments.length - 1] += spec.fill === '/' ? 1 : Math.max(spec.width ?? 0, 1);
+  }
+  return segments;
 }

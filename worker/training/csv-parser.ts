@@ -8,6 +8,16 @@ const QUOTE = 0x22;
 const CR = 0x0d;
 const LF = 0x0a;
 
+/**
+ * Longest field, in UTF-16 code units. Numbers and class names are short; a field this long is
+ * a file that is not the CSV it claims to be (or one meant to exhaust the worker's memory).
+ */
+export const MAX_CSV_FIELD = 1024 * 1024;
+/** Longest record (all its fields), in UTF-16 code units: a record is held whole until it ends. */
+export const MAX_CSV_RECORD = 16 * 1024 * 1024;
+/** Most fields in one record. */
+export const MAX_CSV_FIELDS = 100_000;
+
 const enum State {
   /** Before the first character of a field. */
   FieldStart,
@@ -36,6 +46,8 @@ export class CsvParser {
   private line = 1;
   private recordLine = 1;
   private quoteLine = 1;
+  /** Characters of the current record's completed fields. */
+  private recordChars = 0;
 
   /**
    * @param source - how errors name the file (e.g. `data.uri 'datasets/a.csv'`).
@@ -75,6 +87,7 @@ export class CsvParser {
           }
           if (i === n) {
             this.field += chunk.slice(segStart, n);
+            this.checkField();
             break;
           }
           this.endField(this.field + chunk.slice(segStart, i));
@@ -88,6 +101,7 @@ export class CsvParser {
           const end = q === -1 ? n : q;
           for (let k = i; k < end; k++) if (chunk.charCodeAt(k) === LF) this.line++;
           this.field += chunk.slice(segStart, end);
+          this.checkField();
           i = end;
           if (q !== -1) {
             this.state = State.QuoteInQuoted;
@@ -148,14 +162,36 @@ export class CsvParser {
   }
 
   private endField(value: string): void {
+    this.field = value;
+    this.checkField();
+    this.recordChars += value.length;
+    if (this.recordChars > MAX_CSV_RECORD || this.fields.length >= MAX_CSV_FIELDS) {
+      const what = this.fields.length >= MAX_CSV_FIELDS ? `more than ${MAX_CSV_FIELDS} fields` : `more than ${MAX_CSV_RECORD} characters`;
+      throw new KilnError(
+        'DATASET_INVALID',
+        `${this.source} is not usable CSV: the row starting on line ${this.recordLine} has ${what} (at column ${this.fields.length + 1}); ` +
+          'write one sample per line, each ended by a line break, with at most ' + `${MAX_CSV_FIELDS} columns.`,
+      );
+    }
     this.fields.push(value);
     this.field = '';
+  }
+
+  /** Refuses a field past MAX_CSV_FIELD as soon as it gets there, before it grows further. */
+  private checkField(): void {
+    if (this.field.length <= MAX_CSV_FIELD) return;
+    throw new KilnError(
+      'DATASET_INVALID',
+      `${this.source} is not usable CSV: row starting on line ${this.recordLine}, column ${this.fields.length + 1} is longer than ${MAX_CSV_FIELD} characters; ` +
+        'fields hold one number or class name (is a quote left open, or is this not a CSV file?).',
+    );
   }
 
   private endRecord(onCR: boolean): void {
     const fields = this.fields;
     const line = this.recordLine;
     this.fields = [];
+    this.recordChars = 0;
     this.line++;
     this.recordLine = this.line;
     this.state = onCR ? State.AfterCR : State.FieldStart;

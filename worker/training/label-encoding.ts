@@ -64,3 +64,31 @@ export function writeClassTarget(y: Float32Array, offset: number, encoding: Labe
       throw new Error('numeric labels have no class target');
   }
 }
+
+/**
+ * Refuses labels the model's output cannot hold, before training starts: one-hot targets need
+ * exactly one output unit per class, class indices need at least as many units as classes, and
+ * binary or sign targets one unit. Left to tfjs, a mismatch fails deep in `fit` as a shape error
+ * that looks like ours and is retried. A `DATASET_INVALID` error (not retried) naming the label
+ * column, its class count and the model's output width.
+ *
+ * @param outputShape - one sample's output shape (checkModelSpec's `outputShape`); null = unknown, not checked
+ */
+export function checkLabelsFitOutput(loss: string, classes: readonly string[] | null, outputShape: ReadonlyArray<number | null> | null, labelColumn: string): void {
+  if (classes === null || outputShape === null || outputShape.length === 0) return;
+  const units = outputShape[outputShape.length - 1];
+  if (units === null) return;
+  const encoding = labelEncodingForLoss(loss);
+  const n = classes.length;
+  const need = encoding === 'one-hot' ? (units === n ? null : `exactly ${n} output units (one per class)`)
+    : encoding === 'index' ? (units >= n ? null : `at least ${n} output units (one per class)`)
+    : encoding === 'binary' || encoding === 'sign' ? (units === 1 ? null : 'one output unit')
+    : null;
+  if (need === null) return;
+  const shown = classes.slice(0, 5).map((c) => `'${c}'`).join(', ') + (n > 5 ? ', …' : '');
+  throw new KilnError(
+    'DATASET_INVALID',
+    `label column '${labelColumn}' has ${n} classes (${shown}) but the model's last layer has ${units} units; loss ${loss} needs ${need}. ` +
+      `Set the last layer's units to ${encoding === 'binary' || encoding === 'sign' ? 1 : n}, or check data.labelColumn.`,
+  );
+}

@@ -1,4 +1,5 @@
 import { KilnError } from '../../core/errors';
+import { MAX_JSON_DEPTH, tooDeepOffset } from '../../core/json-depth';
 import { utf8Text } from './csv-parser';
 
 /** Receives one parsed object and the 1-based line of the file it is on. */
@@ -72,6 +73,15 @@ export class NdjsonParser {
     const line = this.line++;
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text.trim() === '') return;
+    // Before parsing: nothing downstream should ever recurse 100,000 levels into a record.
+    const deep = tooDeepOffset(text, MAX_JSON_DEPTH);
+    if (deep !== -1) {
+      throw new KilnError(
+        'DATASET_INVALID',
+        `${this.source}: line ${line} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep (at character ${deep + 1}); ` +
+          'write each sample as a flat object such as {"x1": 0.5, "label": "cat"}.',
+      );
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);

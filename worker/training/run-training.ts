@@ -26,6 +26,8 @@ import { ArrayTrainingSession, type TrainingSession } from '../tfjs/training-ses
 import { FileTrainingSession } from '../tfjs/file-training-session';
 import type { JobNotifier } from '../webhooks/job-notifier';
 import { loadDatasetWithin } from './load-dataset';
+import { checkLabelsFitOutput } from './label-encoding';
+import { checkModelSpec } from '../../core/model-spec';
 import { ScratchFiles } from './scratch-files';
 import { extraValidationMetrics } from './extra-metrics';
 import { epochRowsProblem } from '../../core/tenant-limits';
@@ -128,6 +130,7 @@ async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: Scrat
   }
   const tooBig = epochRowsProblem(spec.fit.epochs, dataset.train.count + (dataset.validation?.count ?? 0), deps.maxEpochRows ?? 0);
   if (tooBig) throw new KilnError('LIMIT_EXCEEDED', tooBig);
+  checkLabelsFitOutput(spec.compile.loss, dataset.classes, checkModelSpec(spec.model).outputShape, dataset.labelColumn);
   const backup = new BackupWriter(deps.store, uploader, tenant, runId, deps.attempt, backupSettings(spec), deps.log);
   // A job handed to a worker again continues from its last backup (BackupAndRestore).
   const restored = backup.settings.enabled ? await readLatestBackup(deps.store, tenant, runId, job.jobId) : null;

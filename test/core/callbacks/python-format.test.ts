@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkSpec, formatTemplate, formatValue, parseTemplate, pyFloatRepr, PyFormatError } from '../../../core/callbacks/python-format';
+import { checkSpec, formatTemplate, formatValue, MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, parseTemplate, pyFloatRepr, PyFormatError } from '../../../core/callbacks/python-format';
 
 // Expected strings were produced by CPython 3.11 `format(value, spec)` (null = Python raises).
 // Float values are given as Python's repr.
@@ -478,4 +478,17 @@ test('checkSpec reports int/float mismatches in Python terms', () => {
   assert.match(checkSpec('02d', 'float') ?? '', /Unknown format code 'd' for object of type 'float'/);
   assert.match(checkSpec('.2d', 'int') ?? '', /Precision not allowed/);
   assert.equal(checkSpec('.2f', 'int'), null);
+});
+
+test('widths and precisions above Kiln\'s caps are refused when parsed, before any formatting work', () => {
+  const values = { epoch: { kind: 'int' as const, value: 3 }, loss: { kind: 'float' as const, value: 0.5 } };
+  for (const spec of ['.99999999e', '.9999999f', '0999999999d', `.${'9'.repeat(400)}g`, `${MAX_FORMAT_WIDTH + 1}d`, `.${MAX_FORMAT_PRECISION + 1}f`]) {
+    assert.throws(() => parseTemplate(`e{loss:${spec}}`), /above Kiln's limit of (255|100)/, spec);
+    assert.throws(() => formatValue({ kind: 'float', value: 0.5 }, spec), PyFormatError, spec);
+    assert.match(checkSpec(spec, 'float') ?? '', /above Kiln's limit/, spec);
+  }
+  // The caps themselves are allowed and bounded in output size.
+  assert.equal(formatTemplate(`{epoch:0${MAX_FORMAT_WIDTH}d}`, values).length, MAX_FORMAT_WIDTH);
+  assert.equal(formatValue({ kind: 'float', value: 0.5 }, `.${MAX_FORMAT_PRECISION}f`).length, MAX_FORMAT_PRECISION + 2);
+  assert.equal(formatValue({ kind: 'float', value: 1.7976931348623157e308 }, `.${MAX_FORMAT_PRECISION}e`).length, MAX_FORMAT_PRECISION + 7);
 });

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { isKilnError } from '../../../core/errors';
-import { CsvParser, parseCsvStream } from '../../../worker/training/csv-parser';
+import { CsvParser, MAX_CSV_FIELD, MAX_CSV_FIELDS, MAX_CSV_RECORD, parseCsvStream } from '../../../worker/training/csv-parser';
 
 type Rec = [string[], number];
 
@@ -100,5 +100,34 @@ describe('parseCsvStream', () => {
       throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     }
     await assert.rejects(parseCsvStream(broken(), 'test.csv', () => {}), (err: unknown) => !isKilnError(err) && (err as Error).message === 'socket hang up');
+  });
+});
+
+describe('CsvParser bounds what one record may hold', () => {
+  const datasetInvalid = (message: RegExp) => (err: unknown) => {
+    assert.ok(isKilnError(err) && err.code === 'DATASET_INVALID', String(err));
+    assert.match((err as Error).message, message);
+    return true;
+  };
+
+  test('a field past MAX_CSV_FIELD is refused as it grows, naming its line and column, quoted or not', () => {
+    const big = 'x'.repeat(MAX_CSV_FIELD + 1);
+    assert.throws(() => parse(`a,b\n1,${big}\n`, 65536), datasetInvalid(/line 2, column 2 is longer than 1048576 characters/));
+    assert.throws(() => parse(`a,b\n1,"${big}"\n`, 65536), datasetInvalid(/line 2, column 2 is longer than/));
+    assert.equal(parse(`a\n${'x'.repeat(MAX_CSV_FIELD)}\n`).length, 2);
+  });
+
+  test('a 50 MB single-line file stops within the record cap, before it is held whole', () => {
+    const p = new CsvParser('test.csv', () => assert.fail('no record should complete'));
+    const chunk = '1.5,'.repeat(16384); // 64 KiB of short fields, no line break
+    let fed = 0;
+    assert.throws(() => {
+      for (; fed < 50 * 1024 * 1024; fed += chunk.length) p.push(chunk);
+    }, datasetInvalid(/the row starting on line 1 has more than (100000 fields|16777216 characters)/));
+    assert.ok(fed <= MAX_CSV_RECORD, `stopped after ${fed} characters`);
+  });
+
+  test('more than MAX_CSV_FIELDS columns are refused', () => {
+    assert.throws(() => parse(`${'1,'.repeat(MAX_CSV_FIELDS)}1\n`), datasetInvalid(/more than 100000 fields \(at column 100001\)/));
   });
 });

@@ -329,6 +329,7 @@ describe('loadDataset: NDJSON', () => {
     ['a non-numeric feature', '{"a":1,"label":"x"}\n{"a":"n/a","label":"y"}\n', {}, 'categorical_crossentropy', /row 2 \(line 2\), key 'a': "n\/a" is not a number/],
     ['a null feature', '{"a":null,"label":"x"}\n', {}, 'categorical_crossentropy', /row 1 \(line 1\), key 'a': null is not a number/],
     ['a nested feature', '{"a":[1,2],"label":"x"}\n', {}, 'categorical_crossentropy', /key 'a': \[1,2\] is not a number/],
+    ['a feature nested 100,000 levels deep', `{"a":${'['.repeat(100_000)}1${']'.repeat(100_000)},"label":"x"}\n`, {}, 'categorical_crossentropy', /line 1 nests arrays or objects more than 64 levels deep/],
     ['an object as label', '{"a":1,"label":{"k":1}}\n', {}, 'categorical_crossentropy', /row 1 \(line 1\): label key 'label' holds \{"k":1\}; a class label must be a string or a number/],
     ['one class', '{"a":1,"label":"x"}\n{"a":2,"label":"x"}\n', {}, 'categorical_crossentropy', /label column 'label' has a single class \('x'\)/],
     ['a broken line', '{"a":1,"label":"x"}\n{"a":1,"label":"x"\n', {}, 'categorical_crossentropy', /line 2 is not valid JSON/],

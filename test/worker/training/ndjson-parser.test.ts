@@ -70,3 +70,12 @@ describe('parseNdjsonStream', () => {
     await assert.rejects(parseNdjsonStream(broken, 'x', () => undefined), (err: unknown) => !isKilnError(err) && /socket hang up/.test(String(err)));
   });
 });
+
+describe('NdjsonParser bounds nesting', () => {
+  test('a record nested past MAX_JSON_DEPTH is refused before JSON.parse, naming the line', () => {
+    const deep = `{"a":${'['.repeat(100_000)}1${']'.repeat(100_000)},"label":"x"}`;
+    assert.throws(() => parse(`{"a":1,"label":"y"}\n${deep}\n`), invalid(/line 2 nests arrays or objects more than 64 levels deep \(at character 70\)/));
+    // Brackets inside strings do not count, and 64 levels are fine.
+    assert.equal(parse(`{"a":"${'['.repeat(1000)}","b":${'['.repeat(63)}1${']'.repeat(63)}}\n`).length, 1);
+  });
+});
