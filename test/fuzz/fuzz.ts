@@ -109,7 +109,7 @@ export interface FuzzReport {
   failingCases: Array<{ id: string; statuses: string; problems: string[]; sample: string }>;
   acceptedJobs: { total: number; byVerdict: Record<string, number>; bad: Array<{ caseId: string; jobId: string; verdict: string; flags: string[]; status: string | null; code: string | null; attempts: number; interruptions: string[] }> };
   canaries: { runs: number; succeededFirstAttempt: number; failures: Array<{ after: string; jobId: string; status: string | null; code: string | null; attempts: number; flags: string[] }> };
-  healthz: { samples: number; errors: number; p50Ms: number; p99Ms: number; maxMs: number; over100Ms: number; boundMs: number; overBound: Array<{ ms: number; status: number; inFlight: string[] }> };
+  healthz: { samples: number; errors: number; p50Ms: number; p99Ms: number; maxMs: number; over100Ms: number; boundMs: number; overBound: Array<{ atS: number; ms: number; status: number; inFlight: string[] }> };
   isolation: { crossTenantReads: number; secretEchoes: string[]; jobListBytes: number };
   processes: { apiRestarts: number; unexpectedExits: Array<{ role: string; code: number | null; signal: string | null; tail: string[] }>; trainingChildrenKilled: number; peakTrainingRssBytes: number };
   /** Names of the checks that failed; empty means the run passed. */
@@ -175,8 +175,8 @@ class FuzzRun {
   private restarting: Promise<void> | null = null;
   /** Cases sent and not yet answered, with when they were sent. */
   private readonly inFlight = new Map<string, number>();
-  /** Cases that were first in flight when the API stopped answering. */
-  private readonly culprits = new Set<string>();
+  /** Requests sent again after an API restart, one at a time. */
+  private retries: Promise<void> = Promise.resolve();
   private notRun = 0;
   private apiEpoch = 0;
   private peakRss = 0;
@@ -230,7 +230,7 @@ class FuzzRun {
       this.log(`${c.id}: ${result.statuses.join(',')} → ${job.status ?? 'open'} ${job.code ?? ''} (${job.flags.join(', ') || 'ok'})`);
       await this.canary(c.id);
     }
-    await this.canary('the end of the run');
+    await this.canary('the end of the run', true);
     const isolation = await this.isolationChecks();
     if (this.follower) clearInterval(this.follower);
     const samples = await this.stopProber();
@@ -240,6 +240,8 @@ class FuzzRun {
   // --- requests ---------------------------------------------------------------------------
 
   private async runCase(c: FuzzCase, retried = false): Promise<CaseResult> {
+    // Nothing is sent while the API restarts (it would only be refused).
+    while (this.restarting) await this.restarting;
     const startedAt = Date.now();
     const epoch = this.apiEpoch;
     this.inFlight.set(c.id, startedAt);
@@ -253,14 +255,18 @@ class FuzzRun {
         const auth = c.request.auth === 'none' ? {} : this.stack.auth(HOSTILE_TENANT);
         answers = [await sendHttp(this.stack.base, { method: c.request.method, path: c.request.path, headers: { ...auth, ...c.request.headers }, body: c.request.body }, this.o.requestTimeoutMs)];
       }
-      if (answers.some((a) => a.status === 'timeout')) await this.ensureApiAnswers(c.id);
+      if (answers.some((a) => typeof a.status !== 'number')) await this.ensureApiAnswers(c.id);
     } finally {
       this.inFlight.delete(c.id);
     }
-    // A request caught in an API restart is sent again once, unless it is the one that was
-    // first in flight when the API stopped answering (the likely cause, which keeps its failure).
+    // A request caught in an API restart is sent again once, alone (retries go one at a time), so
+    // the request that stopped the API fails again and the ones caught with it get their answer.
     const unanswered = answers.some((a) => typeof a.status !== 'number');
-    if (unanswered && !retried && this.apiEpoch !== epoch && !this.culprits.has(c.id)) return this.runCase(c, true);
+    if (unanswered && !retried && this.apiEpoch !== epoch) {
+      const retry = this.retries.then(() => this.runCase(c, true));
+      this.retries = retry.then(() => undefined, () => undefined);
+      return retry;
+    }
     const problems = [...new Set(answers.flatMap((a) => checkAnswer(a)))];
     // A client that half-closed with an incomplete request may be left without an answer.
     if (c.request.kind === 'raw' && c.request.end && answers.every((a) => a.status === 'closed')) problems.splice(0);
@@ -282,15 +288,16 @@ class FuzzRun {
     return result;
   }
 
-  /** After a request timed out: when /healthz does not answer in 2 s either, the API is restarted. */
+  /**
+   * After a request got no answer: when /healthz does not answer in 2 s either (the API is blocked
+   * or died), the API is restarted.
+   */
   private ensureApiAnswers(caseId: string): Promise<void> {
     // One check at a time: the requests that timed out together share it.
     this.restarting ??= (async () => {
       const probe = await sendHttp(this.stack.base, { method: 'GET', path: '/healthz', headers: {} }, 2000);
       if (probe.status === 200) return;
-      const culprit = [...this.inFlight].sort(([, a], [, b]) => a - b)[0]?.[0] ?? caseId;
-      this.culprits.add(culprit);
-      this.log(`the API stopped answering (first in flight: ${culprit}); restarting it`);
+      this.log(`the API stopped answering (seen by ${caseId}; in flight: ${[...this.inFlight.keys()].join(', ')}); restarting it`);
       await this.stack.restartApi();
       this.apiEpoch++;
     })().finally(() => {
@@ -378,13 +385,15 @@ class FuzzRun {
     }
   }
 
-  /** Waits until every given job ended (or was judged and given up on at the deadline). */
-  private async waitForJobs(jobs: TrackedJob[]): Promise<void> {
+  /**
+   * Waits until every given job ended, or gives up on them (unfinished) at `until`: by default the
+   * deadline plus 15 s for cancels to land.
+   */
+  private async waitForJobs(jobs: TrackedJob[], until = this.o.deadline + 15_000): Promise<void> {
     for (;;) {
       const open = jobs.filter((j) => j.endedAt === null);
       if (open.length === 0) return;
-      // Past the deadline, jobs still open stay unfinished; give cancels 15 s to land.
-      if (Date.now() > this.o.deadline + 15_000) {
+      if (Date.now() > until) {
         for (const j of open) this.flag(j, 'unfinished');
         return;
       }
@@ -392,9 +401,12 @@ class FuzzRun {
     }
   }
 
-  /** Submits a small valid iris job as the other tenant and follows it to its end. */
-  private async canary(after: string): Promise<void> {
-    if (Date.now() > this.o.deadline) {
+  /**
+   * Submits a small valid iris job as the other tenant and follows it to its end. The last canary
+   * runs even past the deadline (it is the point of the run), with a bound of its own.
+   */
+  private async canary(after: string, last = false): Promise<void> {
+    if (!last && Date.now() > this.o.deadline) {
       this.log(`canary after ${after}: not submitted (deadline)`);
       return;
     }
@@ -408,7 +420,7 @@ class FuzzRun {
       return;
     }
     const job = this.track(after, CANARY_TENANT, JSON.parse(a.body), true);
-    await this.waitForJobs([job]);
+    await this.waitForJobs([job], last ? Math.max(this.o.deadline + 15_000, Date.now() + 60_000) : undefined);
     this.log(`canary after ${after}: ${job.status} on attempt ${job.attempts}${job.flags.length ? ` (${job.flags.join(', ')})` : ''}`);
   }
 
@@ -479,7 +491,7 @@ class FuzzRun {
     const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
     const q = (p: number) => (sorted.length ? Number(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1)) : 0);
     const overBound = samples.filter((s) => s.ms > this.o.healthzBoundMs || s.error).slice(0, 50).map((s) => ({
-      ms: Number(s.ms.toFixed(1)), status: s.status,
+      atS: Number(((s.at - t0) / 1000).toFixed(1)), ms: Number(s.ms.toFixed(1)), status: s.status,
       inFlight: this.results.filter((r) => r.startedAt <= s.at + s.ms && r.endedAt >= s.at).map((r) => r.id).slice(0, 4),
     }));
     const report: FuzzReport = {

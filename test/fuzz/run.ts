@@ -47,7 +47,7 @@ export function formatReport(r: FuzzReport): string {
   }
   if (r.healthz.overBound.length) {
     lines.push('', `/healthz over ${r.healthz.boundMs} ms (first ${r.healthz.overBound.length}):`);
-    for (const s of r.healthz.overBound.slice(0, 15)) lines.push(`  ${s.ms} ms (${s.status}) while ${s.inFlight.join(', ') || 'nothing of ours'} was in flight`);
+    for (const s of r.healthz.overBound.slice(0, 15)) lines.push(`  at ${s.atS} s: ${s.ms} ms (${s.status}) while ${s.inFlight.join(', ') || 'nothing of ours'} was in flight`);
   }
   for (const e of r.processes.unexpectedExits) lines.push('', `${e.role} exited (${e.code ?? e.signal}):`, ...e.tail.map((l) => '  ' + l.slice(0, 300)));
   lines.push('', r.failed.length ? `FAILED:\n  ${r.failed.join('\n  ')}` : 'PASSED');
