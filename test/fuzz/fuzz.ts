@@ -36,7 +36,11 @@ export interface FuzzOptions {
   concurrency?: number;
   /** No answer within this is a failure (and a reason to check the API is alive). @defaultValue 5000 */
   requestTimeoutMs?: number;
-  /** An accepted job still not ended this long after it started training has hung. @defaultValue 60000 */
+  /**
+   * An accepted job still not ended this long after it started training has hung (the hostile
+   * jobs carry `maxRuntimeSeconds: 20`, so one that trains normally ends well within it).
+   * @defaultValue 40000
+   */
   hangBoundMs?: number;
   /** An accepted job still queued this long after submission is stuck behind one. @defaultValue 240000 */
   queueBoundMs?: number;
@@ -45,7 +49,10 @@ export interface FuzzOptions {
    * counts answers over 100 ms. @defaultValue 1000
    */
   healthzBoundMs?: number;
-  /** The whole run ends (jobs still open count as unfinished) after this. @defaultValue 540000 */
+  /**
+   * No case is sent after this (unsent ones are counted); jobs still open 15 s later count as
+   * unfinished. The last canary gets a minute of its own. @defaultValue 480000
+   */
   deadlineMs?: number;
   /** Size of the single-line CSV case; 0 leaves it out. @defaultValue 50 MiB */
   bigCsvBytes?: number;
@@ -74,6 +81,8 @@ export interface TrackedJob {
   /** Bad things seen, in order; the first is the verdict. */
   flags: JobVerdict[];
   cancelledAt: number | null;
+  /** The suite stopped waiting for it (it counts as unfinished and is cancelled). */
+  givenUp: boolean;
   /** When the suite last killed the training process under it. */
   killedAt: number | null;
   killedChildren: number;
@@ -120,6 +129,8 @@ const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Largest job list page (100 jobs) the suite accepts, so one job's error cannot inflate it (issue 14). */
 const MAX_JOB_LIST_BYTES = 1024 * 1024;
+/** How long a cancelled job may keep training before its process is killed. */
+const CANCEL_GRACE_MS = 5000;
 
 /** Builds every case for a seed (the contract's, the reported ones, absurd models, framing). */
 export function allCases(seed: number, ctx: { webhookUrl: string; webhookSecret: string; bigCsvBytes?: number }): { cases: FuzzCase[]; generated: Record<string, number> } {
@@ -151,10 +162,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const o = {
     concurrency: opts.concurrency ?? 4,
     requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
-    hangBoundMs: opts.hangBoundMs ?? 60_000,
+    hangBoundMs: opts.hangBoundMs ?? 40_000,
     queueBoundMs: opts.queueBoundMs ?? 240_000,
     healthzBoundMs: opts.healthzBoundMs ?? 1000,
-    deadline: t0 + (opts.deadlineMs ?? 540_000),
+    deadline: t0 + (opts.deadlineMs ?? 480_000),
   };
   const stack = await FuzzStack.start({ env: opts.env, log });
   const run = new FuzzRun(stack, o, log);
@@ -274,8 +285,9 @@ class FuzzRun {
       id: c.id, category: c.category, operation: c.operation, statuses: answers.map((a) => a.status), problems,
       sample: problems.length ? answers.map((a) => `${a.status} ${a.contentType} ${a.body.slice(0, 240)}`).join(' | ') : '', startedAt, endedAt: Date.now(),
     };
-    const accepted = answers.find((a) => a.status === 202);
-    if (accepted && c.operation === 'createJob') {
+    // Any accepted submission (raw framing cases included) is followed to its end.
+    const accepted = answers.find((a) => a.status === 202 && (c.operation === 'createJob' || /"jobId"/.test(a.body)));
+    if (accepted) {
       try {
         const body = JSON.parse(accepted.body) as { jobId: string; runId: string };
         result.jobId = body.jobId;
@@ -311,7 +323,7 @@ class FuzzRun {
   private track(caseId: string, tenant: string, accepted: { jobId: string; runId: string }, canary: boolean): TrackedJob {
     const job: TrackedJob = {
       caseId, tenant, jobId: accepted.jobId, runId: accepted.runId, submittedAt: Date.now(), startedAt: null, endedAt: null, status: null, code: null,
-      attempts: 0, detailBytes: 0, interruptions: [], flags: [], cancelledAt: null, killedAt: null, killedChildren: 0, canary,
+      attempts: 0, detailBytes: 0, interruptions: [], flags: [], givenUp: false, cancelledAt: null, killedAt: null, killedChildren: 0, canary,
     };
     this.jobs.push(job);
     return job;
@@ -369,19 +381,19 @@ class FuzzRun {
     const hung = job.startedAt !== null && now - job.startedAt > this.o.hangBoundMs;
     const stuckInQueue = job.startedAt === null && now - job.submittedAt > this.o.queueBoundMs;
     if (hung) this.flag(job, 'hung');
-    if (stuckInQueue || now > this.o.deadline) this.flag(job, 'unfinished');
+    if (stuckInQueue || job.givenUp) this.flag(job, 'unfinished');
     // A judged job that still holds the worker is cancelled; one that ignores the cancel has its
     // training process killed (the retry then sees the cancel at its start).
     if (job.flags.length && job.cancelledAt === null) {
       job.cancelledAt = now;
       await sendHttp(this.stack.base, { method: 'DELETE', path: `/v1/jobs/${job.jobId}`, headers: this.stack.auth(job.tenant) }, 5000);
-    } else if (job.cancelledAt !== null && view.status === 'running' && now - job.cancelledAt > 10_000 && now - (job.killedAt ?? 0) > 10_000) {
+    } else if (job.cancelledAt !== null && view.status === 'running' && now - job.cancelledAt > CANCEL_GRACE_MS && now - (job.killedAt ?? 0) > CANCEL_GRACE_MS) {
       this.flag(job, 'cancel-ignored');
       job.killedAt = now;
       const n = this.stack.killTrainingChildren();
       job.killedChildren += n;
       this.childrenKilled += n;
-      this.log(`${job.caseId} (${job.jobId}) ignored its cancel for 10 s; killed ${n} training process(es)`);
+      this.log(`${job.caseId} (${job.jobId}) ignored its cancel for ${CANCEL_GRACE_MS / 1000} s; killed ${n} training process(es)`);
     }
   }
 
@@ -394,7 +406,8 @@ class FuzzRun {
       const open = jobs.filter((j) => j.endedAt === null);
       if (open.length === 0) return;
       if (Date.now() > until) {
-        for (const j of open) this.flag(j, 'unfinished');
+        // Given up on: cancelled (by the follower) so they stop holding the worker.
+        for (const j of open) j.givenUp = true;
         return;
       }
       await sleep(250);
@@ -416,6 +429,7 @@ class FuzzRun {
       const job = this.track(after, CANARY_TENANT, { jobId: '-', runId: '-' }, true);
       job.endedAt = Date.now();
       job.status = `not accepted (${a.status}: ${a.body.slice(0, 200)})`;
+      job.givenUp = true;
       this.flag(job, 'unfinished');
       return;
     }

@@ -55,7 +55,7 @@ export function fullIrisJob(webhookUrl: string, webhookSecret: string): Record<s
     tags: { suite: 'fuzz' },
     priority: 100,
     // A hostile job that the API lets through still ends in bounded time when it trains normally.
-    maxRuntimeSeconds: 30,
+    maxRuntimeSeconds: 20,
   };
 }
 
@@ -76,7 +76,7 @@ export function bodyBases(webhookUrl: string, webhookSecret: string): BodyBase[]
         compile: { optimizer: { name: 'sgd', learningRate: 0.05, momentum: 0.9 }, loss: 'categorical_crossentropy', metrics: ['accuracy'] },
         data: { uri: 'datasets/iris.csv', format: 'csv', labelColumn: 'label', featureColumns: features, validation: { uri: 'datasets/iris-val.csv' }, stratify: false, standardize: true, reshape: [4] },
         fit: { epochs: 2, batchSize: 16 },
-        maxRuntimeSeconds: 30,
+        maxRuntimeSeconds: 20,
       },
       objects: [
         { key: 'datasets/iris.csv', body: IRIS_CSV },

@@ -21,7 +21,7 @@ export function irisJob(overrides: Record<string, unknown> = {}): Record<string,
     compile: { optimizer: { name: 'adam', learningRate: 0.01 }, loss: 'categorical_crossentropy', metrics: ['accuracy'] },
     data: { builtin: 'iris', validationSplit: 0.2 },
     fit: { epochs: 2, batchSize: 16, seed: 3 },
-    maxRuntimeSeconds: 30,
+    maxRuntimeSeconds: 20,
     ...overrides,
   };
 }

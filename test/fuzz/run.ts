@@ -5,7 +5,7 @@
  * accepted hostile jobs by verdict, canaries, /healthz latency — and exits 1 when a check failed.
  *
  *   npm run test:fuzz -- [--seed 1] [--per-category N] [--concurrency 4] [--healthz-bound-ms 1000]
- *                        [--hang-bound-s 60] [--big-csv-mb 50] [--json report.json] [--env KEY=VALUE]…
+ *                        [--hang-bound-s 40] [--big-csv-mb 50] [--json report.json] [--env KEY=VALUE]…
  *
  * `--env` passes a variable to both processes (for example a limit a fix introduces).
  */
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     perCategory: perCategory === undefined ? null : Number(perCategory),
     concurrency: num('concurrency', 4),
     healthzBoundMs: num('healthz-bound-ms', 1000),
-    hangBoundMs: num('hang-bound-s', 60) * 1000,
+    hangBoundMs: num('hang-bound-s', 40) * 1000,
     bigCsvBytes: num('big-csv-mb', 50) * 1024 * 1024,
     env,
     log: (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`),
