@@ -189,7 +189,6 @@ class FuzzRun {
   /** Requests sent again after an API restart, one at a time. */
   private retries: Promise<void> = Promise.resolve();
   private notRun = 0;
-  private apiEpoch = 0;
   private peakRss = 0;
   private childrenKilled = 0;
   private follower: NodeJS.Timeout | null = null;
@@ -254,7 +253,6 @@ class FuzzRun {
     // Nothing is sent while the API restarts (it would only be refused).
     while (this.restarting) await this.restarting;
     const startedAt = Date.now();
-    const epoch = this.apiEpoch;
     this.inFlight.set(c.id, startedAt);
     let answers: Answer[];
     const port = Number(new URL(this.stack.base).port);
@@ -270,10 +268,10 @@ class FuzzRun {
     } finally {
       this.inFlight.delete(c.id);
     }
-    // A request caught in an API restart is sent again once, alone (retries go one at a time), so
-    // the request that stopped the API fails again and the ones caught with it get their answer.
+    // A request left without an answer is sent again once, alone (retries go one at a time): the
+    // request that blocked or stopped the API fails again, the ones caught with it get an answer.
     const unanswered = answers.some((a) => typeof a.status !== 'number');
-    if (unanswered && !retried && this.apiEpoch !== epoch) {
+    if (unanswered && !retried) {
       const retry = this.retries.then(() => this.runCase(c, true));
       this.retries = retry.then(() => undefined, () => undefined);
       return retry;
@@ -311,7 +309,6 @@ class FuzzRun {
       if (probe.status === 200) return;
       this.log(`the API stopped answering (seen by ${caseId}; in flight: ${[...this.inFlight.keys()].join(', ')}); restarting it`);
       await this.stack.restartApi();
-      this.apiEpoch++;
     })().finally(() => {
       this.restarting = null;
     });
