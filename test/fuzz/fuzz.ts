@@ -50,10 +50,12 @@ export interface FuzzOptions {
    */
   healthzBoundMs?: number;
   /**
-   * No case is sent after this (unsent ones are counted); jobs still open 15 s later count as
-   * unfinished. The last canary gets a minute of its own. @defaultValue 480000
+   * Counted from the first request: no case is sent after this (unsent ones are counted); jobs
+   * still open 15 s later count as unfinished. @defaultValue 480000
    */
   deadlineMs?: number;
+  /** How long the last canary may take, even past the deadline. @defaultValue 60000 */
+  lastCanaryBoundMs?: number;
   /** Size of the single-line CSV case; 0 leaves it out. @defaultValue 50 MiB */
   bigCsvBytes?: number;
   /** Extra environment for the API and worker processes. */
@@ -165,7 +167,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     hangBoundMs: opts.hangBoundMs ?? 40_000,
     queueBoundMs: opts.queueBoundMs ?? 240_000,
     healthzBoundMs: opts.healthzBoundMs ?? 1000,
-    deadline: t0 + (opts.deadlineMs ?? 480_000),
+    deadlineMs: opts.deadlineMs ?? 480_000,
+    deadline: Number.POSITIVE_INFINITY,
+    lastCanaryBoundMs: opts.lastCanaryBoundMs ?? 60_000,
   };
   const stack = await FuzzStack.start({ env: opts.env, log });
   const run = new FuzzRun(stack, o, log);
@@ -196,7 +200,7 @@ class FuzzRun {
 
   constructor(
     private readonly stack: FuzzStack,
-    private readonly o: { concurrency: number; requestTimeoutMs: number; hangBoundMs: number; queueBoundMs: number; healthzBoundMs: number; deadline: number },
+    private readonly o: { concurrency: number; requestTimeoutMs: number; hangBoundMs: number; queueBoundMs: number; healthzBoundMs: number; deadlineMs: number; deadline: number; lastCanaryBoundMs: number },
     private readonly log: (line: string) => void,
   ) {}
 
@@ -212,6 +216,7 @@ class FuzzRun {
     }
     this.startProber();
     this.follower = setInterval(() => void this.follow(), 500);
+    this.o.deadline = Date.now() + this.o.deadlineMs;
 
     const requestCases = cases.filter((c) => !c.job);
     const jobCases = cases.filter((c) => c.job);
@@ -431,7 +436,7 @@ class FuzzRun {
       return;
     }
     const job = this.track(after, CANARY_TENANT, JSON.parse(a.body), true);
-    await this.waitForJobs([job], last ? Math.max(this.o.deadline + 15_000, Date.now() + 60_000) : undefined);
+    await this.waitForJobs([job], last ? Math.max(this.o.deadline + 15_000, Date.now() + this.o.lastCanaryBoundMs) : undefined);
     this.log(`canary after ${after}: ${job.status} on attempt ${job.attempts}${job.flags.length ? ` (${job.flags.join(', ')})` : ''}`);
   }
 

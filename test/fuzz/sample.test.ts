@@ -31,10 +31,11 @@ test('fuzz sample: no 5xx, problem documents only, hostile jobs hurt no one, the
   const report = await runFuzz({
     seed: 7,
     perCategory: 1,
-    requestTimeoutMs: 3000,
-    hangBoundMs: 15_000,
-    queueBoundMs: 30_000,
-    deadlineMs: 45_000,
+    requestTimeoutMs: 2500,
+    hangBoundMs: 25_000,
+    queueBoundMs: 25_000,
+    deadlineMs: 30_000,
+    lastCanaryBoundMs: 20_000,
     bigCsvBytes: 0,
   });
   const text = formatReport(report);
