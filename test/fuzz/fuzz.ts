@@ -254,10 +254,11 @@ class FuzzRun {
 
   // --- requests ---------------------------------------------------------------------------
 
-  private async runCase(c: FuzzCase, retried = false): Promise<CaseResult> {
+  /** Sends one case and judges its answers; `firstSentAt` is set on the one retry. */
+  private async runCase(c: FuzzCase, firstSentAt: number | null = null): Promise<CaseResult> {
     // Nothing is sent while the API restarts (it would only be refused).
     while (this.restarting) await this.restarting;
-    const startedAt = Date.now();
+    const startedAt = firstSentAt ?? Date.now();
     this.inFlight.set(c.id, startedAt);
     let answers: Answer[];
     const port = Number(new URL(this.stack.base).port);
@@ -276,8 +277,8 @@ class FuzzRun {
     // A request left without an answer is sent again once, alone (retries go one at a time): the
     // request that blocked or stopped the API fails again, the ones caught with it get an answer.
     const unanswered = answers.some((a) => typeof a.status !== 'number');
-    if (unanswered && !retried) {
-      const retry = this.retries.then(() => this.runCase(c, true));
+    if (unanswered && firstSentAt === null) {
+      const retry = this.retries.then(() => this.runCase(c, startedAt));
       this.retries = retry.then(() => undefined, () => undefined);
       return retry;
     }
