@@ -7,7 +7,7 @@ import type { ApiConfig } from './config';
 import { loadOpenApiDocument } from './openapi-document';
 import { ApiKeyAuth } from './plugins/auth';
 import { registerOperations } from './plugins/openapi-routes';
-import { clientErrorProblem, frameworkErrorProblem, registerProblemDetails } from './plugins/problem-details';
+import { answerUnsupportedExpectation, clientErrorProblem, frameworkErrorProblem, registerProblemDetails } from './plugins/problem-details';
 import { makeValidatorCompiler } from './validation';
 import { jobHandlers } from './routes/jobs';
 import { runHandlers } from './routes/runs';
@@ -44,7 +44,10 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
     // Every error is a problem document, the router's and the HTTP parser's included.
     frameworkErrors: frameworkErrorProblem,
     clientErrorHandler: clientErrorProblem,
+    // A missing Host is refused by problem-details as a problem document, not by Node with an empty 400.
+    http: { requireHostHeader: false },
   });
+  app.server.on('checkExpectation', answerUnsupportedExpectation);
   app.setValidatorCompiler(makeValidatorCompiler());
   // JSON only: a text body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');

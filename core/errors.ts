@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'BODY_TOO_LARGE'
   | 'URI_TOO_LONG'
   | 'HEADERS_TOO_LARGE'
+  | 'EXPECTATION_FAILED'
   | 'REQUEST_TIMEOUT'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHENTICATED'
@@ -43,6 +44,7 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   BODY_TOO_LARGE: { status: 413, title: 'Request body too large', retryable: false },
   URI_TOO_LONG: { status: 414, title: 'URI too long', retryable: false },
   HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large', retryable: false },
+  EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported', retryable: false },
   REQUEST_TIMEOUT: { status: 408, title: 'Request timed out', retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', retryable: false },
   UNAUTHENTICATED: { status: 401, title: 'Missing or invalid API key', retryable: false },

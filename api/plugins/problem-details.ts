@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { boundText, ERROR_CODES, KilnError, type ErrorCode, type FieldProblem } from '../../core/errors';
 import { ajvErrorsToProblems } from '../validation';
@@ -99,6 +100,19 @@ export function clientErrorProblem(err: Error & { code?: string }, socket: Socke
   socket.destroy(err);
 }
 
+/**
+ * The two answers Node's HTTP server writes itself, with an empty body, before Fastify runs: an
+ * HTTP/1.1 request without `Host` (the app turns Node's `requireHostHeader` off and refuses it in
+ * {@link registerProblemDetails}) and an `Expect` other than `100-continue` (Node's
+ * `checkExpectation` event, answered here as a problem document).
+ */
+export function answerUnsupportedExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const error = new KilnError('EXPECTATION_FAILED', `Expect: ${boundText(String(req.headers.expect ?? ''), 64)} is not supported; send the request without an Expect header, or with Expect: 100-continue`);
+  const body = JSON.stringify(problemDocument(error.code, error.message, [], instanceOf(req.url ?? '/')));
+  res.writeHead(error.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
 /** Fastify's router errors (a malformed URL, an over-long path parameter) as problem documents: `frameworkErrors`. */
 export function frameworkErrorProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   request.log.info({ code: error.code }, 'request rejected by the router');
@@ -123,6 +137,10 @@ export function registerProblemDetails(app: FastifyInstance): void {
   });
   // Callback style: cheaper per request than an async hook, and this runs on every request.
   app.addHook('onRequest', (request, reply, done) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      return sendProblem(reply, request, new KilnError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2); send one'));
+    }
     if (!closing) return done();
     reply.header('connection', 'close');
     sendProblem(reply, request, new KilnError('SERVICE_UNAVAILABLE', 'the server is shutting down; retry shortly', { retryAfter: 1 }));

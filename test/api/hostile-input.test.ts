@@ -260,6 +260,9 @@ describe('framework-level errors are problem documents with a stable code', () =
     ['a path parameter past the router\'s length (414)', () => `GET /v1/jobs/job_${'a'.repeat(300)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 414, 'URI_TOO_LONG'],
     ['an unknown route (404)', () => 'GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, 'NOT_FOUND'],
     ['malformed JSON', () => `POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth().authorization}\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{"model":`, 400, 'BAD_REQUEST'],
+    // Node's own empty-bodied answers, before Fastify runs.
+    ['an HTTP/1.1 request without a Host header', () => 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'BAD_REQUEST'],
+    ['an Expect other than 100-continue (417)', () => 'POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}', 417, 'EXPECTATION_FAILED'],
     ['a wrong content type', () => `POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth().authorization}\r\nContent-Type: text/csv\r\nContent-Length: 3\r\nConnection: close\r\n\r\na,b`, 415, 'UNSUPPORTED_MEDIA_TYPE'],
   ];
   for (const [name, request, status, code] of cases) {
