@@ -82,8 +82,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/openapi ./openapi
-COPY --from=build /app/worker/training/builtin ./worker/training/builtin
-COPY --from=build /app/worker/training/builtin ./dist/worker/training/builtin
+COPY --from=build /app/worker/data/builtin ./worker/data/builtin
+COPY --from=build /app/worker/data/builtin ./dist/worker/data/builtin
 ENV KILN_BACKEND=wasm \
     KILN_WORKER_HEALTH_PORT=8081
 EXPOSE 8081
@@ -134,8 +134,8 @@ COPY --from=gpu-deps /app/node_modules ./node_modules
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/openapi ./openapi
-COPY --from=build /app/worker/training/builtin ./worker/training/builtin
-COPY --from=build /app/worker/training/builtin ./dist/worker/training/builtin
+COPY --from=build /app/worker/data/builtin ./worker/data/builtin
+COPY --from=build /app/worker/data/builtin ./dist/worker/data/builtin
 COPY infra/docker/healthcheck.js /app/infra/docker/healthcheck.js
 # KILN_REQUIRE_GPU makes the worker exit non-zero at start-up when TensorFlow sees no GPU, rather
 # than training on the CPU of an expensive GPU instance.

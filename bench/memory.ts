@@ -49,7 +49,7 @@ import { FileStore } from '../store/file-store';
 import { startStack, waitForJob } from '../test/support/kiln-stack';
 import { selectBackend } from '../worker/tfjs/backend';
 import { tensorCount } from '../worker/tfjs/memory';
-import { loadDataset } from '../worker/training/load-dataset';
+import { loadDataset } from '../worker/data/load-dataset';
 import { runTraining } from '../worker/training/run-training';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from '../test/support/redis';

@@ -247,7 +247,7 @@ describe('.dockerignore', () => {
   });
 
   it('keeps everything the build needs', () => {
-    for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'core/errors.ts', 'api/server.ts', 'worker/main.ts', 'store/x.ts', 'cli/x.ts', 'openapi/openapi.yaml', 'worker/training/builtin/iris.csv', 'infra/docker/healthcheck.js', '.env.example']) {
+    for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'core/errors.ts', 'api/server.ts', 'worker/main.ts', 'store/x.ts', 'cli/x.ts', 'openapi/openapi.yaml', 'worker/data/builtin/iris.csv', 'infra/docker/healthcheck.js', '.env.example']) {
       assert.ok(!dockerIgnored(p), `${p} is kept`);
     }
   });

@@ -8,7 +8,7 @@ import { startS3Server } from '../support/s3-server';
 import { startStack, waitForJob, type KilnStack } from '../support/kiln-stack';
 
 /** Iris as a user would upload it: the species (a string) first, then the four measurements. */
-const IRIS = readFileSync(join(__dirname, '../../worker/training/builtin/iris.csv'), 'utf8')
+const IRIS = readFileSync(join(__dirname, '../../worker/data/builtin/iris.csv'), 'utf8')
   .trim()
   .split('\n')
   .slice(1)

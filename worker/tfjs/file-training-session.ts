@@ -10,7 +10,7 @@ export interface ArrayBatch {
   count: number;
 }
 
-/** Rows read batch by batch (worker/training/spilled-split.ts's `SpilledSplit`). */
+/** Rows read batch by batch (worker/data/spilled-split.ts's `SpilledSplit`). */
 export interface BatchSource {
   readonly count: number;
   /**

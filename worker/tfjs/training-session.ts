@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { History, LayersModel } from '@tensorflow/tfjs-layers';
-import { shuffledIndices } from '../training/seeded-random';
+import { shuffledIndices } from '../data/seeded-random';
 import { releaseModelCaches } from './memory';
 
 /** Rows of one split as typed arrays (what dataset loading produces). */

@@ -25,10 +25,10 @@ import { serializeModel, TfjsModelHandle, type SerializedModel } from '../tfjs/t
 import { ArrayTrainingSession, type TrainingSession } from '../tfjs/training-session';
 import { FileTrainingSession } from '../tfjs/file-training-session';
 import type { JobNotifier } from '../webhooks/job-notifier';
-import { loadDatasetWithin } from './load-dataset';
-import { checkLabelsFitOutput } from './label-encoding';
+import { loadDatasetWithin } from '../data/load-dataset';
+import { checkLabelsFitOutput } from '../data/label-encoding';
 import { checkModelSpec } from '../../core/model-spec';
-import { ScratchFiles } from './scratch-files';
+import { ScratchFiles } from '../data/scratch-files';
 import { extraValidationMetrics } from './extra-metrics';
 import { epochRowsProblem } from '../../core/tenant-limits';
 import { KilnError } from '../../core/errors';
@@ -47,7 +47,7 @@ export interface TrainingDeps {
   maxEpochRows?: number;
   /**
    * KILN_DATASET_MEMORY_BYTES: parsed dataset values a job may hold in memory; a larger dataset
-   * trains from a local scratch file (see worker/training/README.md). @defaultValue no limit
+   * trains from a local scratch file (see worker/data/README.md). @defaultValue no limit
    */
   datasetMemoryBytes?: number;
   /**

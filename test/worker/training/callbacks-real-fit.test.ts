@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../../../worker/tfjs/backend';
-import { loadDataset } from '../../../worker/training/load-dataset';
+import { loadDataset } from '../../../worker/data/load-dataset';
 import { trainLocally } from '../../support/run-locally';
 
 

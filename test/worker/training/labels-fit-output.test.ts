@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isKilnError } from '../../../core/errors';
 import { newJobIds } from '../../../core/ids';
 import { selectBackend } from '../../../worker/tfjs/backend';
-import { checkLabelsFitOutput } from '../../../worker/training/label-encoding';
+import { checkLabelsFitOutput } from '../../../worker/data/label-encoding';
 import { trainLocally } from '../../support/run-locally';
 
 const datasetInvalid = (message: RegExp) => (err: unknown) => {

@@ -8,8 +8,8 @@ import { buildModel } from '../../../worker/tfjs/build-model';
 import { compileModel } from '../../../worker/tfjs/compile-model';
 import { FileTrainingSession } from '../../../worker/tfjs/file-training-session';
 import { ArrayTrainingSession, type BatchHooks } from '../../../worker/tfjs/training-session';
-import { loadDataset, loadDatasetWithin } from '../../../worker/training/load-dataset';
-import { ScratchFiles } from '../../../worker/training/scratch-files';
+import { loadDataset, loadDatasetWithin } from '../../../worker/data/load-dataset';
+import { ScratchFiles } from '../../../worker/data/scratch-files';
 import { openFilesLike } from '../../support/open-files';
 import { trainLocally } from '../../support/run-locally';
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { loadDataset, loadDatasetWithin, type LoadDatasetOptions, type LoadedDataset, type SpilledDataset } from '../../../worker/training/load-dataset';
-import { ScratchFiles } from '../../../worker/training/scratch-files';
-import type { SpilledSplit } from '../../../worker/training/spilled-split';
+import { loadDataset, loadDatasetWithin, type LoadDatasetOptions, type LoadedDataset, type SpilledDataset } from '../../../worker/data/load-dataset';
+import { ScratchFiles } from '../../../worker/data/scratch-files';
+import type { SpilledSplit } from '../../../worker/data/spilled-split';
 
 /**
  * A dataset past the worker's dataset memory is spilled to a scratch file; everything but the epoch

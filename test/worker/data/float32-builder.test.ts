@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Float32Builder } from '../../../worker/training/float32-builder';
+import { Float32Builder } from '../../../worker/data/float32-builder';
 
 test('Float32Builder keeps values across blocks, in order, at float32 precision', () => {
   for (const n of [0, 1, 3, 4, 5, 9]) {

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BUILTIN_DATASETS } from '../../../core/builtin-datasets';
 import { isKilnError } from '../../../core/errors';
-import { loadDataset, stratifiedHoldOut, type LoadDatasetOptions } from '../../../worker/training/load-dataset';
+import { loadDataset, stratifiedHoldOut, type LoadDatasetOptions } from '../../../worker/data/load-dataset';
 
 const STORE = 's3://bucket/kiln';
 

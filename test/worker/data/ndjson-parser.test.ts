@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { isKilnError } from '../../../core/errors';
-import { NdjsonParser, parseNdjsonStream } from '../../../worker/training/ndjson-parser';
+import { NdjsonParser, parseNdjsonStream } from '../../../worker/data/ndjson-parser';
 
 /** Parses `text` fed in `chunk`-character pieces; returns [record, line] pairs. */
 function parse(text: string, chunk = text.length || 1, maxLine?: number): Array<[Record<string, unknown>, number]> {

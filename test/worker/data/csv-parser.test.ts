@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { isKilnError } from '../../../core/errors';
-import { CsvParser, MAX_CSV_FIELD, MAX_CSV_FIELDS, MAX_CSV_RECORD, parseCsvStream } from '../../../worker/training/csv-parser';
+import { CsvParser, MAX_CSV_FIELD, MAX_CSV_FIELDS, MAX_CSV_RECORD, parseCsvStream } from '../../../worker/data/csv-parser';
 
 type Rec = [string[], number];
 

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SPLIT_STREAM, seededRandom, shuffledIndices } from '../../../worker/training/seeded-random';
+import { SPLIT_STREAM, seededRandom, shuffledIndices } from '../../../worker/data/seeded-random';
 
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i);
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ScratchFiles } from '../../../worker/training/scratch-files';
+import { ScratchFiles } from '../../../worker/data/scratch-files';
 import { openFilesLike } from '../../support/open-files';
 
 describe('ScratchFiles and RowFile', () => {

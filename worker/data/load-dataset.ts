@@ -96,7 +96,7 @@ export interface LoadDatasetOptions {
   storeUri: string;
   /**
    * Folder holding `<name>.csv` for built-in datasets.
-   * @defaultValue `builtin/` beside this module, else the source tree's `worker/training/builtin/`
+   * @defaultValue `builtin/` beside this module, else the source tree's `worker/data/builtin/`
    */
   builtinDir?: string;
 }
@@ -258,11 +258,11 @@ function builtinSource(builtin: string, dir: string | undefined): TableSource {
 
 /**
  * tsc does not copy the CSVs into dist/, so compiled code falls back to the source tree
- * (dist/worker/training → worker/training/builtin) unless the build copies them beside it.
+ * (dist/worker/data → worker/data/builtin) unless the build copies them beside it.
  */
 function defaultBuiltinDir(): string {
   const beside = join(__dirname, 'builtin');
-  return existsSync(beside) ? beside : resolve(__dirname, '..', '..', '..', 'worker', 'training', 'builtin');
+  return existsSync(beside) ? beside : resolve(__dirname, '..', '..', '..', 'worker', 'data', 'builtin');
 }
 
 interface TablePlan {

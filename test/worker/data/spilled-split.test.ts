@@ -2,8 +2,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScratchFiles } from '../../../worker/training/scratch-files';
-import { SpilledSplit, copySelectedRows, type RowEncoding } from '../../../worker/training/spilled-split';
+import { ScratchFiles } from '../../../worker/data/scratch-files';
+import { SpilledSplit, copySelectedRows, type RowEncoding } from '../../../worker/data/spilled-split';
 
 const scratch = new ScratchFiles(join(tmpdir(), `kiln-test-${process.pid}-split-`));
 after(() => scratch.release());

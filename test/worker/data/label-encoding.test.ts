@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isKilnError } from '../../../core/errors';
-import { canonicalLabel, compareLabels, labelEncodingForLoss } from '../../../worker/training/label-encoding';
+import { canonicalLabel, compareLabels, labelEncodingForLoss } from '../../../worker/data/label-encoding';
 
 describe('label encoding', () => {
   const byLoss: Array<[string, string]> = [
