@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BUILTIN_DATASETS } from '../../../core/builtin-datasets';
 import { isKilnError } from '../../../core/errors';
-import { loadDataset, stratifiedHoldOut, type LoadDatasetOptions } from '../../../worker/data/load-dataset';
+import { loadDataset, type LoadDatasetOptions } from '../../../worker/data/load-dataset';
 
 const STORE = 's3://bucket/kiln';
 
@@ -371,20 +371,6 @@ describe('loadDataset: stratified split', () => {
     const other = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed: 99 });
     const first = await loadDataset(spec, { ...from({ 'acme/d.csv': text }, 'sparse_categorical_crossentropy'), seed: 1 });
     assert.notDeepEqual(other.validation!.x, first.validation!.x, 'another seed holds out other rows');
-  });
-
-  test('stratifiedHoldOut: largest remainders make the total exact and never take a whole small class', () => {
-    // 7 rows of class 0, 2 of class 1, 1 of class 2; hold out 3: shares 2.1, 0.6, 0.3 → 2, 1, 0.
-    const strata = [0, 0, 1, 0, 0, 2, 0, 1, 0, 0];
-    const held = stratifiedHoldOut(strata, 3, 7);
-    const by = [0, 1, 2].map((c) => strata.filter((s, r) => s === c && held[r]).length);
-    assert.deepEqual(by, [2, 1, 0]);
-    for (let seed = 0; seed < 50; seed++) {
-      const h = stratifiedHoldOut(strata, 5, seed);
-      assert.equal(h.reduce((a, b) => a + b, 0), 5);
-      // shares 3.5, 1, 0.5 → 3 + 1 + 0 = 4, one more to the larger remainder tie: class 0 (larger).
-      assert.deepEqual([0, 1, 2].map((c) => strata.filter((s, r) => s === c && h[r]).length), [4, 1, 0], `seed ${seed}`);
-    }
   });
 
   test('iris stratified: 10 of each species held out', async () => {
