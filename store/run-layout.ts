@@ -230,6 +230,16 @@ export class RunLayout {
     assertCount('Attempt', this.attempt);
   }
 
+  /** Saves per formatted path so far: what a backup keeps, so a resumed attempt continues the counts. */
+  saveCounts(): Record<string, number> {
+    return Object.fromEntries(this.saves);
+  }
+
+  /** Continues the save counts of {@link saveCounts} (a resumed attempt's backup). */
+  resumeSaves(counts: Readonly<Record<string, number>>): void {
+    for (const [path, n] of Object.entries(counts)) this.saves.set(path, n);
+  }
+
   get manifest(): string {
     return runManifestKey(this.tenant, this.runId);
   }

@@ -36,7 +36,6 @@ interface BatchDataset {
  * side up to float rounding). Live tensors: the model's, plus one batch at a time.
  */
 export class FileTrainingSession implements TrainingSession {
-  private epochBeganAt: number | null = null;
   private readonly yShape: number[];
   /** The latest batch's tensors: tfjs disposes them after the step, but not when the step throws. */
   private batchTensors: tf.Tensor[] = [];
@@ -55,12 +54,7 @@ export class FileTrainingSession implements TrainingSession {
     return this.validation !== null;
   }
 
-  msSinceEpochBegan(): number | undefined {
-    return this.epochBeganAt === null ? undefined : performance.now() - this.epochBeganAt;
-  }
-
   async trainEpoch(epoch: number, batchSize: number, shuffleSeed: number | null, hooks: BatchHooks): Promise<Record<string, number>> {
-    this.epochBeganAt = performance.now();
     try {
       const history = await this.model.fitDataset(this.dataset(this.train, batchSize, shuffleSeed, epoch) as never, {
         epochs: epoch + 1,

@@ -1,13 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import type { ModelHandle, SaveRequest, WeightsSnapshot } from '../../core/callbacks/model-handle';
-import { decodeTensors, encodeTensors } from './training-state';
-
-/** A model serialised in the TensorFlow.js layers format: model.json plus one weights file. */
-export interface SerializedModel {
-  modelJson: Record<string, unknown>;
-  weights: Buffer;
-}
+import type { SaveRequest, WeightsSnapshot } from '../../core/callbacks/model-handle';
+import type { EncodedTrainingState, SerializedModel, TrainingModel } from '../callbacks/training-model';
+import { decodeTensors, encodeModelWeights, encodeOptimizer, encodeTensors, restoreModelWeights, restoreOptimizer } from './training-state';
 
 class TensorSnapshot implements WeightsSnapshot {
   constructor(public tensors: tf.Tensor[] | null) {}
@@ -22,7 +17,7 @@ class TensorSnapshot implements WeightsSnapshot {
  * variables); learning-rate changes go through `setLearningRate` where the optimizer has it, since
  * tfjs SGD and Momentum ignore assignments to `.learningRate`.
  */
-export class TfjsModelHandle implements ModelHandle {
+export class TfjsModelHandle implements TrainingModel {
   constructor(
     private readonly model: LayersModel,
     private readonly saver: (request: SaveRequest, model: SerializedModel) => Promise<void>,
@@ -56,6 +51,15 @@ export class TfjsModelHandle implements ModelHandle {
     const tensors = (snapshot as TensorSnapshot).tensors;
     if (!tensors) throw new Error('restoreWeights: the snapshot was already disposed');
     this.model.setWeights(tensors);
+  }
+
+  encodeTrainingState(): EncodedTrainingState {
+    return { weights: encodeModelWeights(this.model), optimizer: encodeOptimizer(this.model.optimizer) };
+  }
+
+  restoreTrainingState(state: EncodedTrainingState): void {
+    restoreModelWeights(this.model, state.weights);
+    restoreOptimizer(this.model.optimizer, state.optimizer);
   }
 
   /** A snapshot's values as bytes, for backups (EarlyStopping's best weights). */

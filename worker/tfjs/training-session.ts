@@ -35,11 +35,6 @@ export interface TrainingSession {
   readonly model: LayersModel;
   readonly hasValidation: boolean;
   /**
-   * Milliseconds since the latest {@link TrainingSession.trainEpoch} began, i.e. the epoch's wall
-   * time so far (training, validation, callbacks); `undefined` before the first epoch.
-   */
-  msSinceEpochBegan(): number | undefined;
-  /**
    * Trains one epoch and returns its training logs with tfjs's metric names (sample-weighted means
    * over the batches, as `fit` reports them). With a `shuffleSeed` the row order is a pure
    * function of `(shuffleSeed, epoch)`, so a resumed run replays it; null keeps stored order.
@@ -91,22 +86,11 @@ export class ArrayTrainingSession implements TrainingSession {
     }
   }
 
-  private epochBeganAt: number | null = null;
-
-  /**
-   * Milliseconds since the latest {@link trainEpoch} began, i.e. the epoch's wall time so far
-   * (training, validation, callbacks); `undefined` before the first epoch.
-   */
-  msSinceEpochBegan(): number | undefined {
-    return this.epochBeganAt === null ? undefined : performance.now() - this.epochBeganAt;
-  }
-
   get hasValidation(): boolean {
     return this.xVal !== null;
   }
 
   async trainEpoch(epoch: number, batchSize: number, shuffleSeed: number | null, hooks: BatchHooks): Promise<Record<string, number>> {
-    this.epochBeganAt = performance.now();
     const order = shuffleSeed === null ? null : shuffledIndices(this.x.shape[0], shuffleSeed, epoch);
     const [xs, ys] = order
       ? tf.tidy(() => {

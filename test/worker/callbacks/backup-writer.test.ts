@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { S3Store } from '../../../store/s3-store';
 import { backupKeys, backupPointerKey, backupPrefix, backupVersion } from '../../../store/run-layout';
 import { Uploader } from '../../../store/uploader';
-import { BackupWriter, type BackupSettings, type BackupState } from '../../../worker/training/backup';
+import { BackupWriter, type BackupSettings, type BackupState } from '../../../worker/callbacks/backup-writer';
 import { startS3Server, type TestS3Server } from '../../support/s3-server';
 import { FlakyProxy } from '../../store/flaky-proxy';
 

@@ -1,5 +1,6 @@
 import type { SchemaBackupAndRestoreSpec, SchemaBestCheckpoint, SchemaJobSpec, SchemaRun } from '../../core/api.gen';
 import type { JsonValue } from '../../core/callbacks/callback-state';
+import type { CallbackEvent } from '../../core/callbacks/events';
 import type { SchemaMetricLogs } from '../../core/api.gen';
 import type { ArtifactStore, ObjectInfo } from '../../store/artifact-store';
 import { backupKeys, backupPointerKey, backupPrefix, backupVersion, parseBackupVersion, type BackupKeys } from '../../store/run-layout';
@@ -9,7 +10,7 @@ import type { Uploader } from '../../store/uploader';
  * Kiln's BackupAndRestore (Keras `keras/src/callbacks/backup_and_restore.py`, on by default): the
  * whole training state at an epoch end, stored under the run's `backup/<version>/`, and
  * `backup/latest.json` naming the newest complete version. See core/callbacks/README.md for where
- * it differs from Keras.
+ * it differs from Keras. The callback that uses it is backup-and-restore.ts.
  */
 
 /** The job's `callbacks.backupAndRestore` with defaults filled in. */
@@ -62,7 +63,7 @@ export interface BackupState {
   /** The run manifest's growing parts. */
   run: {
     history: SchemaRun['history'];
-    events: Array<Record<string, unknown>>;
+    events: CallbackEvent[];
     artifacts: SchemaRun['artifacts'];
   };
 }
@@ -130,7 +131,8 @@ export class BackupWriter {
     private readonly uploader: Uploader,
     private readonly tenant: string,
     private readonly runId: string,
-    private readonly attempt: number,
+    /** The attempt writing (part of every version it writes). */
+    readonly attempt: number,
     readonly settings: BackupSettings,
     private readonly log: (message: string, fields?: Record<string, unknown>) => void,
     now: number = Date.now(),

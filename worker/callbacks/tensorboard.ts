@@ -2,6 +2,8 @@ import { Callback } from '../../core/callbacks/callback';
 import type { Logs } from '../../core/callbacks/model-handle';
 import type { SchemaTensorBoardSpec } from '../../core/api.gen';
 import { int, stateObject, type JsonValue } from '../../core/callbacks/callback-state';
+import type { ArtifactStore } from '../../store/artifact-store';
+import { tensorboardPrefix, type RunLayout } from '../../store/run-layout';
 import { TensorBoardLogger, type TensorBoardLoggerState, type WeightValues } from '../tensorboard/tensorboard-logger';
 
 /**
@@ -123,4 +125,34 @@ export async function rewindTensorBoardFiles(
     const bytes = await read(path);
     if (bytes && typeof size === 'number' && bytes.length > size) await write(path, bytes.subarray(0, size));
   }
+}
+
+/** The TensorBoard callback's entry in a backed-up `CallbackList.state()`, if the job has one. */
+export function tensorBoardState(callbackStates: JsonValue): JsonValue | undefined {
+  return Object.entries((callbackStates as { callbacks?: Record<string, JsonValue> }).callbacks ?? {}).find(([k]) => k.endsWith(':TensorBoard'))?.[1];
+}
+
+/**
+ * Makes the run's stored TensorBoard files match a backup's TensorBoard state: files the backup
+ * knows are cut back to their size then, and every other file (written by an attempt after the
+ * backup, or by an attempt that made none) is deleted. With no state, all are deleted: the
+ * attempt starts from epoch 0 and writes them anew. Runs before the attempt writes any event
+ * file, or epochs would show twice after a resume.
+ */
+export async function reconcileTensorBoardFiles(store: ArtifactStore, layout: RunLayout, state: JsonValue | null, log: (message: string, fields?: Record<string, unknown>) => void): Promise<void> {
+  const prefix = tensorboardPrefix(layout.tenant, layout.runId);
+  const keep = new Map<string, number>();
+  if (state) {
+    await rewindTensorBoardFiles(state, async (path) => store.get(layout.tensorboard(path)), async (path, content) => {
+      await store.put(layout.tensorboard(path), content, { contentType: 'application/octet-stream' });
+    }, (path, size) => keep.set(path, size));
+  }
+  const stale = (await store.list(prefix)).filter((o) => !keep.has(o.key.slice(prefix.length)));
+  if (stale.length === 0) return;
+  if (!store.delete) {
+    log('cannot delete stale TensorBoard files: the store has no delete', { files: stale.length });
+    return;
+  }
+  const remove = store.delete.bind(store);
+  await Promise.all(stale.map((o) => remove(o.key)));
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TensorBoard, rewindTensorBoardFiles } from '../../../worker/training/tensorboard-callback';
+import { TensorBoard, rewindTensorBoardFiles } from '../../../worker/callbacks/tensorboard';
 import { FakeModel } from '../../core/callbacks/fake-model';
 import { readEvents, summaryValues } from '../tensorboard/tfevents-reader';
 
