@@ -63,6 +63,55 @@ test('dependencies point one way: api → core/store, worker → core/store, sto
   assert.deepEqual(offenders, []);
 });
 
+/** Where each worker room may reach (its own folder is always allowed; node: built-ins too). */
+const WORKER_ROOMS: Record<string, { may: string[]; why: string }> = {
+  // Reading a dataset is not training: no tfjs, no store driver (the caller passes readObject), no callbacks.
+  'worker/data/': { may: ['core/'], why: 'the dataset pipeline reads files into arrays and nothing else' },
+  // Callbacks see the model through TrainingModel (callbacks/training-model.ts), never tfjs, and
+  // get their data and session from worker/training, the composition root.
+  'worker/callbacks/': { may: ['core/', 'store/', 'worker/tensorboard/', 'worker/webhooks/'], why: 'worker callbacks test on fakes, without tfjs' },
+};
+
+test('worker/data and worker/callbacks import only what their role needs (and no npm package)', () => {
+  const offenders: string[] = [];
+  for (const [room, { may, why }] of Object.entries(WORKER_ROOMS)) {
+    for (const f of files.filter((f) => f.startsWith(room))) {
+      for (const s of imports(f)) {
+        const target = resolveLocal(f, s);
+        const allowed = target === null ? s.startsWith('node:') : target.startsWith(room) || may.some((m) => target.startsWith(m));
+        if (!allowed) offenders.push(`${f} → ${target ?? s} (${why})`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('only worker/training (the composition root) and worker/tfjs reach into worker/data and worker/callbacks', () => {
+  const offenders: string[] = [];
+  for (const f of files.filter((f) => top(f) === 'worker')) {
+    for (const s of imports(f)) {
+      const target = resolveLocal(f, s);
+      if (!target) continue;
+      const room = Object.keys(WORKER_ROOMS).find((r) => target.startsWith(r));
+      if (!room || f.startsWith(room)) continue;
+      if (!f.startsWith('worker/training/') && !f.startsWith('worker/tfjs/')) offenders.push(`${f} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('worker/tfjs takes only types from worker/callbacks (it implements TrainingModel)', () => {
+  const offenders: string[] = [];
+  for (const f of files.filter((f) => f.startsWith('worker/tfjs/'))) {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    for (const m of text.matchAll(/(?:^|\n)\s*(import|export)(\s+type)?\s[^'"]*?from\s+['"]([^'"]+)['"]/g)) {
+      const target = resolveLocal(f, m[3]);
+      if (target?.startsWith('worker/callbacks/') && !m[2]) offenders.push(`${f} → ${target}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
 test('core does no I/O', () => {
   const io = ['node:fs', 'fs', 'node:http', 'http', 'node:net', 'node:child_process', 'ioredis', 'fastify'];
   const offenders = files.filter((f) => top(f) === 'core' && imports(f).some((s) => io.includes(s) || s.startsWith('fs/')));

@@ -15,7 +15,7 @@ export interface BatchHooks {
   onBatchEnd(batch: number, logs: Record<string, number>): Promise<void>;
 }
 
-/** What a validation pass predicted, for the metrics tfjs lacks (worker/training/extra-metrics.ts). */
+/** What a validation pass predicted, for the metrics tfjs lacks (worker/training/extra-metrics.ts, used by fit-loop.ts). */
 export interface ValidationPredictions {
   /** `rows × label width` targets. */
   yTrue: Float32Array;
