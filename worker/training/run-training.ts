@@ -105,7 +105,7 @@ async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: Scrat
       epochs: job.spec.fit.epochs,
       initialEpoch: () => callbacks.backup.initialEpoch,
       batchSize: job.spec.fit.batchSize ?? 32,
-      shuffleSeed: job.spec.fit.shuffle ?? true ? loaded.seed : null,
+      shuffleSeed: (job.spec.fit.shuffle ?? true) ? loaded.seed : null,
       extraMetrics: (job.spec.compile.metrics ?? []).filter((m) => EXTRA_METRICS.includes(m)),
       loss: job.spec.compile.loss,
       interruption: interruptions(job.spec, deps, run.startedAt),
