@@ -26,7 +26,7 @@ export interface BuiltinDatasetFacts {
 const pixelColumns: readonly string[] = Array.from({ length: 64 }, (_, i) => `pixel_${i}`);
 
 /**
- * Facts about `worker/training/builtin/<name>.csv`, written down once from the files (a worker test
+ * Facts about `worker/data/builtin/<name>.csv`, written down once from the files (a worker test
  * checks that they still agree). Kept here, free of I/O, because `core/` is shared with the API.
  */
 export const BUILTIN_DATASETS: { readonly [N in BuiltinDatasetName]: BuiltinDatasetFacts } = {

@@ -59,7 +59,7 @@ const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
 const OPTION_NAMES: readonly OptionName[] = ['momentum', 'beta1', 'beta2', 'epsilon', 'rho'];
 
 /**
- * How a job's labels become training targets (worker/training/label-encoding.ts encodes them):
+ * How a job's labels become training targets (worker/data/label-encoding.ts encodes them):
  * - `one-hot`: `[numClasses]` per row, 1 at the class index;
  * - `index`: the class index as a number;
  * - `binary`: exactly two classes, 0 for the first and 1 for the second;
