@@ -30,7 +30,7 @@ export interface BodyBase {
   objects?: FuzzCase['objects'];
 }
 
-const IRIS_CSV = () => readFileSync(join(__dirname, '../../worker/training/builtin/iris.csv'), 'utf8');
+const IRIS_CSV = () => readFileSync(join(__dirname, '../../worker/data/builtin/iris.csv'), 'utf8');
 const KERAS_FUNCTIONAL = () => JSON.parse(readFileSync(join(__dirname, '../fixtures/keras/keras2-functional.json'), 'utf8'));
 
 /** A valid small iris job that sets every field the contract has (so every field gets mutated). */
