@@ -134,3 +134,22 @@ for (const c of BAD) {
     });
   });
 }
+
+// Issue 17's two replays, pinned to Keras 3.11+ monitor_callback.py (`_is_improvement` returns True
+// when there is no reference yet; `_set_monitor_op` no longer starts the best at ±inf).
+test('issue 17: ReduceLROnPlateau on [NaN, 0.5, 0.4, 0.3] gives rates [1, 1, 0.5, 0.25]', async () => {
+  const r = await simulate({
+    callbacks: { reduceLROnPlateau: { patience: 1, factor: 0.5 } },
+    compile: { optimizer: { learningRate: 1 } },
+    history: [{ loss: 1, val_loss: 'NaN' }, { loss: 1, val_loss: 0.5 }, { loss: 1, val_loss: 0.4 }, { loss: 1, val_loss: 0.3 }],
+  });
+  assert.deepEqual(r.learningRates, [1, 1, 0.5, 0.25]);
+});
+
+test('issue 17: ModelCheckpoint(saveBestOnly) on [NaN, 0.5, 0.4] saves at epoch 0 only', async () => {
+  const r = await simulate({
+    callbacks: { modelCheckpoint: { filepath: 'best', saveBestOnly: true } },
+    history: [{ loss: 1, val_loss: 'NaN' }, { loss: 1, val_loss: 0.5 }, { loss: 1, val_loss: 0.4 }],
+  });
+  assert.deepEqual(r.checkpoints, [{ epoch: 0, path: 'best' }]);
+});
