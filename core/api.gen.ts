@@ -582,10 +582,29 @@ export interface components {
         /** @description A metric name as Keras logs it (`loss`, `val_loss`, `accuracy`, `val_accuracy`, `val_f1`, ...). */
         Monitor: string;
         /**
+         * @description `auto`, `min` or `max`. As in Keras (`MonitorCallback.__init__`), any other value falls back
+         *     to `auto` and the job's `warnings` carry Keras's warning ("EarlyStopping mode 'MAX' is
+         *     unknown, fallback to auto mode.").
          * @default auto
-         * @enum {string}
          */
-        Mode: "auto" | "min" | "max";
+        Mode: string;
+        /**
+         * @description Keras `verbose` - 0 is silent; 1 (or more) writes the callback's Keras messages to the run's training log.
+         * @default 0
+         */
+        Verbose: number;
+        /** @description Something Kiln accepted and followed Keras on, which Keras warns about (or would silently change). */
+        JobWarning: {
+            /** @description JSON pointer of the field in the request. */
+            pointer: string;
+            /** @description Keras's own warning text where Keras has one. */
+            detail: string;
+            /**
+             * @description `keras` - Keras gives this warning (it is also in the training log); `kiln` - Keras changes the value silently and Kiln says so.
+             * @enum {string}
+             */
+            source: "keras" | "kiln";
+        };
         /** @description Keras callbacks, configured with the Keras arguments in camelCase. They run in the order Keras would run them (see the README). */
         CallbacksSpec: {
             earlyStopping?: components["schemas"]["EarlyStoppingSpec"];
@@ -627,10 +646,14 @@ export interface components {
              * @default val_loss
              */
             monitor?: components["schemas"]["Monitor"] | components["schemas"]["Monitor"][];
-            /** @default 0 */
+            /**
+             * @description Keras uses its absolute value.
+             * @default 0
+             */
             minDelta?: number;
             /** @default 0 */
             patience?: number;
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
             /** @default null */
             baseline?: number | null;
@@ -654,6 +677,7 @@ export interface components {
             filepath: string;
             /** @default val_loss */
             monitor?: components["schemas"]["Monitor"];
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
             /** @default false */
             saveBestOnly?: boolean;
@@ -670,12 +694,19 @@ export interface components {
         ReduceLROnPlateauSpec: {
             /** @default val_loss */
             monitor?: components["schemas"]["Monitor"];
-            /** @default 0.1 */
+            /**
+             * @description New rate = max(rate * factor, minLr). Keras takes any factor below 1 - with 0 the first cut goes straight to minLr.
+             * @default 0.1
+             */
             factor?: number;
             /** @default 10 */
             patience?: number;
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
-            /** @default 0.0001 */
+            /**
+             * @description Keras uses its absolute value.
+             * @default 0.0001
+             */
             minDelta?: number;
             /** @default 0 */
             cooldown?: number;
@@ -693,8 +724,14 @@ export interface components {
             /** @default false */
             append?: boolean;
         };
-        /** @description Stop training as soon as a batch loss is NaN or infinite. */
-        TerminateOnNaNSpec: Record<string, never>;
+        /** @description Stop training as soon as a batch loss is NaN or infinite (checked at every batch end, as Keras does). */
+        TerminateOnNaNSpec: {
+            /**
+             * @description Keras `raise_error` - fail the job at once (`TRAINING_DIVERGED`, Keras's RuntimeError) instead of ending the epoch and stopping gracefully.
+             * @default false
+             */
+            raiseError?: boolean;
+        };
         /**
          * @description A declarative schedule evaluated at the start of each epoch (0-based `epoch`, `lr0` the
          *     compiled learning rate). `step` - lr0 * gamma^floor(epoch / stepSize); `exponential` -
@@ -704,6 +741,7 @@ export interface components {
          *     `warmup.startLr` to lr0 over `warmup.epochs` epochs comes first.
          */
         LearningRateSchedulerSpec: {
+            verbose?: components["schemas"]["Verbose"];
             schedule: {
                 /** @constant */
                 type: "step";
@@ -812,6 +850,8 @@ export interface components {
             runId: string;
             status: components["schemas"]["JobStatus"];
             links: components["schemas"]["Links"];
+            /** @description What Kiln accepted while following Keras, with Keras's own warning text (an unknown `mode`, a negative `minDelta`). Empty when none. */
+            warnings?: components["schemas"]["JobWarning"][];
         };
         BestCheckpoint: {
             /** @description 0-based epoch the checkpoint was saved at. */
@@ -894,6 +934,8 @@ export interface components {
             transitions: components["schemas"]["Transition"][];
             /** @description Times the job's training was interrupted and handed to a worker again, oldest first. */
             interruptions?: components["schemas"]["Interruption"][];
+            /** @description The submission's warnings (as in the 202 response). */
+            warnings?: components["schemas"]["JobWarning"][];
             links: components["schemas"]["Links"];
         };
         Interruption: {
@@ -1138,6 +1180,8 @@ export type SchemaReshape = components['schemas']['Reshape'];
 export type SchemaFitSpec = components['schemas']['FitSpec'];
 export type SchemaMonitor = components['schemas']['Monitor'];
 export type SchemaMode = components['schemas']['Mode'];
+export type SchemaVerbose = components['schemas']['Verbose'];
+export type SchemaJobWarning = components['schemas']['JobWarning'];
 export type SchemaCallbacksSpec = components['schemas']['CallbacksSpec'];
 export type SchemaBackupAndRestoreSpec = components['schemas']['BackupAndRestoreSpec'];
 export type SchemaEarlyStoppingSpec = components['schemas']['EarlyStoppingSpec'];

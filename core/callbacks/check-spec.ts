@@ -1,7 +1,7 @@
-import type { SchemaCallbacksSpec } from '../api.gen';
 import { pointer, type FieldProblem } from '../errors';
 import { AlertExpression, AlertExpressionError } from './alert-expression';
-import { inferMode, METRIC_DIRECTIONS } from './monitor-callback';
+import { effectiveMode, inferMode } from './monitor-callback';
+import { callbackEntries, type CallbackKey, type CallbacksInput, type CallbackSpecOf } from './registry';
 import { checkSpec, parseTemplate, PyFormatError, type TemplatePart } from './python-format';
 
 /** What the job will log, for checking monitors and templates. */
@@ -59,7 +59,10 @@ function str(opts: { min?: number; max?: number; pattern?: RegExp; what?: string
 }
 
 const MONITOR = str({ pattern: /^[A-Za-z_][A-Za-z0-9_]{0,63}$/, what: 'a metric name such as val_loss' });
-const MODE = oneOf(['auto', 'min', 'max']);
+// Keras warns on any other mode and falls back to auto (callbackWarnings reports it).
+const MODE = str({ min: 1, max: 32 });
+const VERBOSE = num({ min: 0, max: 2, int: true });
+const FINITE = num({});
 
 function object(fields: Record<string, Check>, required: string[] = []): Check {
   return (v, ptr, out) => {
@@ -87,8 +90,9 @@ const EARLY_STOPPING = object({
       v.forEach((m, i) => MONITOR(m, ptr + pointer(i), out));
     } else MONITOR(v, ptr, out);
   },
-  minDelta: num({ min: 0 }),
+  minDelta: FINITE,
   patience: num({ min: 0, int: true }),
+  verbose: VERBOSE,
   mode: MODE,
   baseline: num({ nullable: true }),
   restoreBestWeights: bool,
@@ -99,6 +103,7 @@ const EARLY_STOPPING = object({
 const MODEL_CHECKPOINT = object({
   filepath: str({ min: 1, max: 512 }),
   monitor: MONITOR,
+  verbose: VERBOSE,
   mode: MODE,
   saveBestOnly: bool,
   saveWeightsOnly: bool,
@@ -111,10 +116,11 @@ const MODEL_CHECKPOINT = object({
 
 const REDUCE_LR = object({
   monitor: MONITOR,
-  factor: num({ exclusiveMin: 0, exclusiveMax: 1 }),
+  factor: num({ exclusiveMax: 1 }),
   patience: num({ min: 0, int: true }),
+  verbose: VERBOSE,
   mode: MODE,
-  minDelta: num({ min: 0 }),
+  minDelta: FINITE,
   cooldown: num({ min: 0, int: true }),
   minLr: num({ min: 0 }),
 });
@@ -153,6 +159,7 @@ const SCHEDULES: Record<string, { check: Check }> = {
 };
 
 const LR_SCHEDULER = object({
+  verbose: VERBOSE,
   schedule: (v, ptr, out) => {
     if (!isObj(v)) return void out.push({ pointer: ptr, detail: 'must be an object' });
     const s = typeof v.type === 'string' ? SCHEDULES[v.type] : undefined;
@@ -170,12 +177,12 @@ const ALERT = object({
   url: str({ max: 2048, pattern: /^https?:\/\/\S+$/, what: 'an http(s) URL' }),
 }, ['when']);
 
-const CALLBACKS = object({
+const CALLBACK_FIELDS: Record<string, Check> = {
   earlyStopping: EARLY_STOPPING,
   modelCheckpoint: MODEL_CHECKPOINT,
   reduceLROnPlateau: REDUCE_LR,
   csvLogger: CSV_LOGGER,
-  terminateOnNaN: object({}),
+  terminateOnNaN: object({ raiseError: bool }),
   learningRateScheduler: LR_SCHEDULER,
   tensorBoard: object({
     histogramFreq: num({ min: 0, int: true }),
@@ -196,7 +203,33 @@ const CALLBACKS = object({
     saveEverySeconds: num({ min: 1, int: true }),
     deleteCheckpoint: bool,
   }),
-});
+};
+
+/** The list form: single-key entries, each key at most once. */
+const MAX_CALLBACK_ENTRIES = 32;
+
+const CALLBACKS_OBJECT = object(CALLBACK_FIELDS);
+
+const CALLBACKS: Check = (v, ptr, out) => {
+  if (!Array.isArray(v)) return CALLBACKS_OBJECT(v, ptr, out);
+  if (v.length > MAX_CALLBACK_ENTRIES) out.push({ pointer: ptr, detail: `must list at most ${MAX_CALLBACK_ENTRIES} callbacks` });
+  const seen = new Map<string, number>();
+  v.forEach((entry, i) => {
+    const p = ptr + pointer(i);
+    if (!isObj(entry) || Object.keys(entry).length !== 1) {
+      out.push({ pointer: p, detail: `must be an object with exactly one callback, e.g. { "earlyStopping": { "patience": 3 } }; keys: ${Object.keys(CALLBACK_FIELDS).join(', ')}` });
+      return;
+    }
+    const key = Object.keys(entry)[0];
+    const first = seen.get(key);
+    if (first !== undefined) out.push({ pointer: p + pointer(key), detail: `${key} is already configured at ${ptr}/${first}; Kiln runs each callback at most once` });
+    seen.set(key, i);
+    CALLBACKS_OBJECT(entry, p, out);
+  });
+};
+
+/** The metrics a job can compile (the contract's `CompileSpec.metrics`). */
+const JOB_METRICS = ['accuracy', 'precision', 'recall', 'f1', 'auc', 'mse', 'mae'];
 
 /** Explains why `monitor` is not logged, and how to get it logged. */
 function notLoggedDetail(what: string, monitor: string, logged: Set<string>, compiled: string[]): string {
@@ -205,63 +238,54 @@ function notLoggedDetail(what: string, monitor: string, logged: Set<string>, com
   const fixes: string[] = [];
   if (isVal && !logged.has(monitor) && ![...logged].some((k) => k.startsWith('val_'))) fixes.push('add a validation split or validation data');
   if (base !== 'loss' && base !== 'learning_rate' && !compiled.includes(base)) {
-    if (METRIC_DIRECTIONS[base] !== undefined || ['accuracy', 'precision', 'recall', 'f1', 'auc', 'mse', 'mae'].includes(base)) fixes.push(`add '${base}' to compile.metrics`);
+    if (JOB_METRICS.includes(base)) fixes.push(`add '${base}' to compile.metrics`);
   }
   if (base === 'learning_rate') fixes.push('enable reduceLROnPlateau or learningRateScheduler, which log it');
   const fix = fixes.length > 0 ? fixes.join(' and ') : `use one of: ${[...logged].sort().join(', ')}`;
   return `${what} '${monitor}' is not logged by this job: ${fix}`;
 }
 
+/** What the checks of meaning share. */
+interface MeaningEnv {
+  ctx: CallbackCheckContext;
+  /** Every key the epoch-end logs have (with `learning_rate` when a rate callback logs it). */
+  logged: Set<string>;
+  compiled: string[];
+  /** The keys configured. */
+  keys: Set<CallbackKey>;
+  out: FieldProblem[];
+}
+
+function checkMonitor(env: MeaningEnv, monitor: string, mode: string | undefined, ptr: string, modePtr: string): void {
+  if (!env.logged.has(monitor)) {
+    env.out.push({ pointer: ptr, detail: notLoggedDetail('monitor', monitor, env.logged, env.compiled) });
+    return;
+  }
+  if (effectiveMode(mode) === 'auto' && inferMode(monitor, env.compiled) === null) {
+    env.out.push({ pointer: modePtr, detail: `mode 'auto' cannot tell whether '${monitor}' should be minimized or maximized; set mode to 'min' or 'max'` });
+  }
+}
+
 /**
- * Checks a job's (or a simulation's) callbacks before anything runs: the shape of every field
- * (so the CLI gets the API's answers without Ajv), and everything Keras would only discover at
- * some epoch end: monitors that are not logged, `auto` modes whose direction cannot be inferred,
- * filepath templates that would not format, alert conditions that do not parse or name unlogged
- * metrics. Returns the problems (empty when fine), each naming the field and the fix.
+ * The checks of meaning, per callback key: everything Keras would only discover at some epoch
+ * end. (The shapes are the contract's.)
  */
-export function checkCallbacks(spec: SchemaCallbacksSpec | undefined, ctx: CallbackCheckContext, pointerBase = '/callbacks'): FieldProblem[] {
-  const out: FieldProblem[] = [];
-  if (spec === undefined) return out;
-  CALLBACKS(spec, pointerBase, out);
-  if (out.length > 0 || !isObj(spec)) return out;
-
-  const lrLogged = spec.reduceLROnPlateau !== undefined || spec.learningRateScheduler !== undefined;
-  const logged = new Set(ctx.metrics);
-  if (lrLogged) logged.add('learning_rate');
-  const compiled = ctx.compiledMetrics ?? [...new Set(ctx.metrics.map((m) => (m.startsWith('val_') ? m.slice(4) : m)))].filter((m) => m !== 'loss' && m !== 'learning_rate');
-
-  const checkMonitor = (monitor: string, mode: string | undefined, ptr: string, what: string, modePtr: string): void => {
-    if (!logged.has(monitor)) {
-      out.push({ pointer: ptr, detail: notLoggedDetail(what, monitor, logged, compiled) });
-      return;
-    }
-    if ((mode ?? 'auto') === 'auto' && inferMode(monitor, compiled) === null) {
-      out.push({ pointer: modePtr, detail: `mode 'auto' cannot tell whether '${monitor}' should be minimized or maximized; set mode to 'min' or 'max'` });
-    }
-  };
-
-  const es = spec.earlyStopping;
-  if (es) {
-    const p = pointerBase + '/earlyStopping';
+const MEANING: { [K in CallbackKey]?: (spec: CallbackSpecOf<K>, p: string, env: MeaningEnv) => void } = {
+  earlyStopping: (es, p, env) => {
     const monitors = Array.isArray(es.monitor) ? es.monitor : [es.monitor ?? 'val_loss'];
-    monitors.forEach((m, i) => checkMonitor(m, es.mode, p + '/monitor' + (Array.isArray(es.monitor) ? pointer(i) : ''), 'monitor', p + '/mode'));
+    monitors.forEach((m, i) => checkMonitor(env, m, es.mode, p + '/monitor' + (Array.isArray(es.monitor) ? pointer(i) : ''), p + '/mode'));
     if (es.stopWhen !== undefined && !Array.isArray(es.monitor)) {
-      out.push({ pointer: p + '/stopWhen', detail: 'only applies to several monitors; remove it or give monitor as an array' });
+      env.out.push({ pointer: p + '/stopWhen', detail: 'only applies to several monitors; remove it or give monitor as an array' });
     }
-  }
-
-  const rl = spec.reduceLROnPlateau;
-  if (rl) {
-    const p = pointerBase + '/reduceLROnPlateau';
-    checkMonitor(rl.monitor ?? 'val_loss', rl.mode, p + '/monitor', 'monitor', p + '/mode');
-    if (spec.learningRateScheduler) {
-      out.push({ pointer: p, detail: 'its cuts would be overwritten by learningRateScheduler at the next epoch begin; use one of the two' });
+  },
+  reduceLROnPlateau: (rl, p, env) => {
+    checkMonitor(env, rl.monitor ?? 'val_loss', rl.mode, p + '/monitor', p + '/mode');
+    if (env.keys.has('learningRateScheduler')) {
+      env.out.push({ pointer: p, detail: 'its cuts would be overwritten by learningRateScheduler at the next epoch begin; use one of the two' });
     }
-  }
-
-  const mc = spec.modelCheckpoint;
-  if (mc) {
-    const p = pointerBase + '/modelCheckpoint';
+  },
+  modelCheckpoint: (mc, p, env) => {
+    const { ctx, logged, compiled, out } = env;
     const byBatch = typeof mc.saveFreq === 'number';
     // Batch logs hold the running training metrics only: no val_*, no learning_rate.
     const available = byBatch ? new Set(ctx.metrics.filter((m) => !m.startsWith('val_'))) : logged;
@@ -274,29 +298,57 @@ export function checkCallbacks(spec: SchemaCallbacksSpec | undefined, ctx: Callb
             ? `monitor '${monitor}' is not in the batch logs that saveFreq ${mc.saveFreq} saves on; monitor a training metric (${[...available].sort().join(', ')}) or use saveFreq 'epoch'`
             : notLoggedDetail('monitor', monitor, logged, compiled),
         });
-      } else if ((mc.mode ?? 'auto') === 'auto' && inferMode(monitor, compiled) === null) {
+      } else if (effectiveMode(mc.mode) === 'auto' && inferMode(monitor, compiled) === null) {
         out.push({ pointer: p + '/mode', detail: `mode 'auto' cannot tell whether '${monitor}' should be minimized or maximized; set mode to 'min' or 'max'` });
       }
     }
     checkTemplate(mc.filepath, byBatch, available, p + '/filepath', out);
-  }
-
-  const ls = spec.learningRateScheduler;
-  if (ls?.warmup && ls.warmup.epochs >= ctx.epochs) {
-    out.push({ pointer: pointerBase + '/learningRateScheduler/warmup/epochs', detail: `must be below fit.epochs (${ctx.epochs}), or the schedule never starts` });
-  }
-
-  (spec.alerts ?? []).forEach((rule, i) => {
-    const p = pointerBase + '/alerts' + pointer(i) + '/when';
-    let expr: AlertExpression;
-    try {
-      expr = AlertExpression.parse(rule.when);
-    } catch (e) {
-      if (e instanceof AlertExpressionError) return void out.push({ pointer: p, detail: `${e.message}; write comparisons like 'val_accuracy > 0.9' joined by 'and' / 'or'` });
-      throw e;
+  },
+  learningRateScheduler: (ls, p, env) => {
+    if (ls.warmup && ls.warmup.epochs >= env.ctx.epochs) {
+      env.out.push({ pointer: p + '/warmup/epochs', detail: `must be below fit.epochs (${env.ctx.epochs}), or the schedule never starts` });
     }
-    for (const m of expr.metrics) if (!logged.has(m)) out.push({ pointer: p, detail: notLoggedDetail('metric', m, logged, compiled) });
-  });
+  },
+  alerts: (rules, p, env) => {
+    rules.forEach((rule, i) => {
+      const ptr = p + pointer(i) + '/when';
+      let expr: AlertExpression;
+      try {
+        expr = AlertExpression.parse(rule.when);
+      } catch (e) {
+        if (e instanceof AlertExpressionError) return void env.out.push({ pointer: ptr, detail: `${e.message}; write comparisons like 'val_accuracy > 0.9' joined by 'and' / 'or'` });
+        throw e;
+      }
+      for (const m of expr.metrics) if (!env.logged.has(m)) env.out.push({ pointer: ptr, detail: notLoggedDetail('metric', m, env.logged, env.compiled) });
+    });
+  },
+};
+
+/**
+ * Checks a job's (or a simulation's) callbacks, in either form (object or ordered list), before
+ * anything runs: the shape of every field (so the CLI gets the API's answers offline), and
+ * everything Keras would only discover at some epoch end: monitors that are not logged, `auto`
+ * modes whose direction cannot be inferred, filepath templates that would not format, alert
+ * conditions that do not parse or name unlogged metrics. Returns the problems (empty when fine),
+ * each naming the field and the fix. What Kiln accepts with a Keras warning is
+ * {@link callbackWarnings}'s.
+ */
+export function checkCallbacks(spec: CallbacksInput | undefined, ctx: CallbackCheckContext, pointerBase = '/callbacks'): FieldProblem[] {
+  const out: FieldProblem[] = [];
+  if (spec === undefined) return out;
+  CALLBACKS(spec, pointerBase, out);
+  if (out.length > 0) return out;
+
+  const entries = callbackEntries(spec, pointerBase);
+  const keys = new Set(entries.map((e) => e.key));
+  const logged = new Set(ctx.metrics);
+  if (keys.has('reduceLROnPlateau') || keys.has('learningRateScheduler')) logged.add('learning_rate');
+  const compiled = ctx.compiledMetrics ?? [...new Set(ctx.metrics.map((m) => (m.startsWith('val_') ? m.slice(4) : m)))].filter((m) => m !== 'loss' && m !== 'learning_rate');
+  const env: MeaningEnv = { ctx, logged, compiled, keys, out };
+  for (const e of entries) {
+    const check = MEANING[e.key] as ((spec: unknown, p: string, env: MeaningEnv) => void) | undefined;
+    check?.(e.spec, e.pointer, env);
+  }
   return out;
 }
 
