@@ -41,6 +41,29 @@ describe('POST /v1/jobs', () => {
     assert.equal(view.json().status, 'queued');
   });
 
+  // Keras follows these instead of raising (issue 17): monitor_callback.py `__init__` warns
+  // "<Class> mode '<mode>' is unknown, fallback to auto mode." and takes `abs(min_delta)`;
+  // reduce_lr_on_plateau.py only refuses `factor >= 1.0`.
+  test('accepts what Keras accepts, with its warnings in the 202 and in the job', async () => {
+    const job = validJob();
+    job.callbacks.earlyStopping = { monitor: 'val_accuracy', mode: 'MAX', minDelta: -0.01, patience: 2, verbose: 1 };
+    job.callbacks.reduceLROnPlateau = { factor: 0, patience: 1 };
+    const res = await post(job);
+    assert.equal(res.statusCode, 202, res.body);
+    const expected = [
+      { pointer: '/callbacks/earlyStopping/mode', detail: "EarlyStopping mode 'MAX' is unknown, fallback to auto mode.", source: 'keras' },
+      { pointer: '/callbacks/earlyStopping/minDelta', detail: 'EarlyStopping uses the absolute value of min_delta: 0.01 (Keras does this without a warning).', source: 'kiln' },
+    ];
+    assert.deepEqual(res.json().warnings, expected);
+    const view = await api.app.inject({ method: 'GET', url: `/v1/jobs/${res.json().jobId}`, headers: auth() });
+    assert.deepEqual(view.json().warnings, expected);
+  });
+
+  test('a job without anything to warn about has no warnings', async () => {
+    const res = await post(validJob());
+    assert.deepEqual(res.json().warnings, []);
+  });
+
   test('Idempotency-Key: a retried POST returns the original job; a different body with the same key is a 422', async () => {
     const first = await post(validJob(), { 'idempotency-key': 'k-1' });
     const again = await post(validJob(), { 'idempotency-key': 'k-1' });
