@@ -605,7 +605,15 @@ export interface components {
              */
             source: "keras" | "kiln";
         };
-        /** @description Keras callbacks, configured with the Keras arguments in camelCase. They run in the order Keras would run them (see the README). */
+        /**
+         * @description Keras callbacks, configured with the Keras arguments in camelCase, in one of two forms:
+         *     an object (`CallbacksSpec`), run in Kiln's fixed order (see the README), or an ordered list
+         *     of single-key entries (`CallbacksList`), run in list order as Keras runs `callbacks=[...]`.
+         */
+        Callbacks: components["schemas"]["CallbacksSpec"] | components["schemas"]["CallbacksList"];
+        /** @description Callbacks in the order they run, one callback per entry - `[{ "csvLogger": {} }, { "reduceLROnPlateau": { "patience": 2 } }]`. Each callback at most once. */
+        CallbacksList: components["schemas"]["CallbacksSpec"][];
+        /** @description Keras callbacks, configured with the Keras arguments in camelCase. They run in Kiln's fixed order (see the README). */
         CallbacksSpec: {
             earlyStopping?: components["schemas"]["EarlyStoppingSpec"];
             modelCheckpoint?: components["schemas"]["ModelCheckpointSpec"];
@@ -1024,16 +1032,23 @@ export interface components {
             updatedAt: string;
         };
         SimulateRequest: {
-            callbacks: components["schemas"]["CallbacksSpec"];
+            callbacks: components["schemas"]["Callbacks"];
             compile?: {
                 metrics?: string[];
                 optimizer?: {
                     learningRate?: number;
                 };
             };
-            /** @description Epochs the simulated fit would run. Default - the length of the history. */
+            /** @description Keras's `epochs` - the simulated fit runs epochs `initialEpoch` to `epochs - 1`. Default - `initialEpoch` + the length of the history. */
             epochs?: number;
+            /**
+             * @description Keras's `initial_epoch` (0-based). `history[i]` holds the logs of epoch `initialEpoch + i`.
+             * @default 0
+             */
+            initialEpoch?: number;
             history?: components["schemas"]["MetricLogs"][];
+            /** @description Per simulated epoch, the logs of each batch, replayed as Keras's fit loop calls `on_train_batch_begin` / `on_train_batch_end` (TerminateOnNaN checks each; ModelCheckpoint's `saveFreq` counts them). Default - one batch per epoch carrying the epoch's training metrics. */
+            batchLogs?: components["schemas"]["MetricLogs"][][];
             /** @description A Keras CSVLogger file (header row with `epoch` first). */
             historyCsv?: string;
         };
@@ -1043,6 +1058,15 @@ export interface components {
             /** @enum {string|null} */
             stoppedBy: "EarlyStopping" | "TerminateOnNaN" | null;
             stoppedEpoch: number | null;
+            /** @description A callback raised and ended training at once (TerminateOnNaN with `raiseError`, Keras's RuntimeError); `null` otherwise. */
+            raised: {
+                callback: string;
+                epoch: number;
+                batch: number;
+                message: string;
+            } | null;
+            /** @description The training log the callbacks wrote - Keras's verbose messages and warnings, as `fit(verbose=0)` would show them. */
+            log: string;
             earlyStopping: {
                 bestEpoch?: number | null;
                 bestValue?: number | string | null;
@@ -1182,6 +1206,8 @@ export type SchemaMonitor = components['schemas']['Monitor'];
 export type SchemaMode = components['schemas']['Mode'];
 export type SchemaVerbose = components['schemas']['Verbose'];
 export type SchemaJobWarning = components['schemas']['JobWarning'];
+export type SchemaCallbacks = components['schemas']['Callbacks'];
+export type SchemaCallbacksList = components['schemas']['CallbacksList'];
 export type SchemaCallbacksSpec = components['schemas']['CallbacksSpec'];
 export type SchemaBackupAndRestoreSpec = components['schemas']['BackupAndRestoreSpec'];
 export type SchemaEarlyStoppingSpec = components['schemas']['EarlyStoppingSpec'];

@@ -146,6 +146,20 @@ describe('tenancy and auth', () => {
     }
   });
 
+  // The contract's `Callbacks` oneOf: the object form and the ordered list both pass validation;
+  // a list entry with two keys fails it (CallbacksList items: maxProperties 1).
+  test('POST /v1/callbacks/simulate takes the ordered form and returns the training log', async () => {
+    const sim = (callbacks: unknown) => api.app.inject({
+      method: 'POST', url: '/v1/callbacks/simulate', headers: { ...auth('acme'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ callbacks, history: [{ loss: 1, val_loss: 1 }, { loss: 1, val_loss: 1 }] }),
+    });
+    const res = await sim([{ csvLogger: {} }, { reduceLROnPlateau: { patience: 0, verbose: 1 } }]);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().csv.split('\r\n')[0], 'epoch,loss,val_loss');
+    assert.equal(res.json().log, '\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.00010000000474974513.\n');
+    assertProblem(await sim([{ csvLogger: {}, terminateOnNaN: {} }]), 400, 'JOB_SPEC_INVALID');
+  });
+
   test('cancel: a queued job becomes cancelled at once; cancelling again is a 409', async () => {
     const res = await api.app.inject({ method: 'DELETE', url: `/v1/jobs/${jobId}`, headers: auth('acme') });
     assert.equal(res.statusCode, 202);
