@@ -892,12 +892,85 @@ export interface components {
             best: components["schemas"]["BestCheckpoint"];
         };
         /** @description Data of a `callback` message of `GET /v1/jobs/{jobId}/events`; one callback event as in the run manifest's `events`. */
-        JobStreamCallback: {
-            /** @description checkpoint_saved, learning_rate_changed, early_stopping, weights_restored, alert_fired, nan_terminated, callback_failed */
-            type: string;
+        JobStreamCallback: components["schemas"]["CallbackEvent"];
+        /** @description A number; non-finite values are the strings `NaN`, `Infinity`, `-Infinity`. */
+        WireNumber: number | ("NaN" | "Infinity" | "-Infinity");
+        /** @description One decision of a callback (core/callbacks/events.ts). Epochs are 0-based, as Keras's hook arguments. */
+        CallbackEvent: components["schemas"]["EarlyStoppingEvent"] | components["schemas"]["WeightsRestoredEvent"] | components["schemas"]["LearningRateChangedEvent"] | components["schemas"]["CheckpointSavedEvent"] | components["schemas"]["AlertFiredEvent"] | components["schemas"]["NanTerminatedEvent"] | components["schemas"]["CallbackFailedEvent"];
+        /** @description EarlyStopping ran out of patience and stopped training. */
+        EarlyStoppingEvent: {
+            /** @constant */
+            type: "early_stopping";
+            epoch: number;
+            /** @description The monitors that ran out of patience. */
+            monitors: string[];
+            bestEpoch: number | null;
+            bestValue: components["schemas"]["WireNumber"] | null;
+            wait: number;
+        };
+        /** @description EarlyStopping put back the weights of its best epoch at train end. */
+        WeightsRestoredEvent: {
+            /** @constant */
+            type: "weights_restored";
+            /** @description The last epoch that ran. */
+            epoch: number;
+            fromEpoch: number;
+        };
+        /** @description The optimizer's learning rate changed (float32 values); it applies from the next optimizer step. */
+        LearningRateChangedEvent: {
+            /** @constant */
+            type: "learning_rate_changed";
+            epoch: number;
+            /** @enum {string} */
+            by: "ReduceLROnPlateau" | "LearningRateScheduler";
+            from: components["schemas"]["WireNumber"];
+            to: components["schemas"]["WireNumber"];
+        };
+        /** @description ModelCheckpoint saved a checkpoint. */
+        CheckpointSavedEvent: {
+            /** @constant */
+            type: "checkpoint_saved";
+            epoch: number;
+            /** @description 0-based batch of a `saveFreq` N save. */
+            batch?: number;
+            path: string;
+            weightsOnly: boolean;
+            /** @description Present when the save was a "best so far" save (saveBestOnly). */
+            best?: {
+                monitor: string;
+                value: components["schemas"]["WireNumber"];
+                /** @enum {string} */
+                mode: "min" | "max";
+            };
+        };
+        /** @description An alert rule's condition held at an epoch end. */
+        AlertFiredEvent: {
+            /** @constant */
+            type: "alert_fired";
+            epoch: number;
+            rule: string;
+            when: string;
+            /** @enum {string} */
+            format: "json" | "slack";
+            url?: string;
+            values: components["schemas"]["MetricLogs"];
+            text: string;
+        };
+        /** @description TerminateOnNaN saw a NaN or infinite batch loss and stopped training. */
+        NanTerminatedEvent: {
+            /** @constant */
+            type: "nan_terminated";
+            epoch: number;
+            batch: number;
+            loss: components["schemas"]["WireNumber"];
+        };
+        /** @description An observer callback (CSVLogger, alerts) failed; reported once per callback. */
+        CallbackFailedEvent: {
+            /** @constant */
+            type: "callback_failed";
             epoch: number | null;
-        } & {
-            [key: string]: unknown;
+            callback: string;
+            message: string;
         };
         /** @description Data of the final `end` message of `GET /v1/jobs/{jobId}/events`. */
         JobStreamEnd: {
@@ -1010,7 +1083,7 @@ export interface components {
             startedAt?: string;
             /** @description Store key prefix of the model as training left it (after EarlyStopping's restore), beside the best checkpoint. */
             final?: string | null;
-            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts). */
+            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts); each is a `CallbackEvent`. */
             events?: {
                 [key: string]: unknown;
             }[];
@@ -1086,9 +1159,7 @@ export interface components {
             epochs: {
                 epoch: number;
                 logs: components["schemas"]["MetricLogs"];
-                events: {
-                    [key: string]: unknown;
-                }[];
+                events: components["schemas"]["CallbackEvent"][];
             }[];
         };
         /** @enum {string} */
@@ -1225,6 +1296,15 @@ export type SchemaBestCheckpoint = components['schemas']['BestCheckpoint'];
 export type SchemaJobStreamStatus = components['schemas']['JobStreamStatus'];
 export type SchemaJobStreamEpoch = components['schemas']['JobStreamEpoch'];
 export type SchemaJobStreamCallback = components['schemas']['JobStreamCallback'];
+export type SchemaWireNumber = components['schemas']['WireNumber'];
+export type SchemaCallbackEvent = components['schemas']['CallbackEvent'];
+export type SchemaEarlyStoppingEvent = components['schemas']['EarlyStoppingEvent'];
+export type SchemaWeightsRestoredEvent = components['schemas']['WeightsRestoredEvent'];
+export type SchemaLearningRateChangedEvent = components['schemas']['LearningRateChangedEvent'];
+export type SchemaCheckpointSavedEvent = components['schemas']['CheckpointSavedEvent'];
+export type SchemaAlertFiredEvent = components['schemas']['AlertFiredEvent'];
+export type SchemaNanTerminatedEvent = components['schemas']['NanTerminatedEvent'];
+export type SchemaCallbackFailedEvent = components['schemas']['CallbackFailedEvent'];
 export type SchemaJobStreamEnd = components['schemas']['JobStreamEnd'];
 export type SchemaTransition = components['schemas']['Transition'];
 export type SchemaJob = components['schemas']['Job'];
