@@ -624,6 +624,28 @@ export interface components {
             tensorBoard?: components["schemas"]["TensorBoardSpec"];
             alerts?: components["schemas"]["AlertRuleSpec"][];
             backupAndRestore?: components["schemas"]["BackupAndRestoreSpec"];
+            remoteMonitor?: components["schemas"]["RemoteMonitorSpec"];
+        };
+        /**
+         * @description Keras's RemoteMonitor - at each epoch end, POST `{"epoch": <epoch>, <logs>}` (Python's
+         *     `json.dumps`: `NaN`/`Infinity` tokens for non-finite values) to `root + path`: by default as
+         *     a form whose `field` holds the document, with `sendAsJson` as an `application/json` body
+         *     (an epoch with a non-finite value is then not sent, as `requests` refuses it). The URL goes
+         *     through the outbound policy, as webhooks do. A failed request is Keras's warning in the
+         *     training log; training goes on.
+         */
+        RemoteMonitorSpec: {
+            /** @default http://localhost:9000 */
+            root?: string;
+            /** @default /publish/epoch/end/ */
+            path?: string;
+            /** @default data */
+            field?: string;
+            headers?: {
+                [key: string]: string;
+            };
+            /** @default false */
+            sendAsJson?: boolean;
         };
         /**
          * @description Keras's BackupAndRestore, on for every job unless `enabled: false`. The worker backs up the
@@ -1138,6 +1160,15 @@ export interface components {
                 batch: number;
                 message: string;
             } | null;
+            /** @description The requests RemoteMonitor would have sent, in order (not sent by the simulator). */
+            remoteMonitor: {
+                epoch: number;
+                url: string;
+                headers: {
+                    [key: string]: string;
+                };
+                body: string;
+            }[];
             /** @description The training log the callbacks wrote - Keras's verbose messages and warnings, as `fit(verbose=0)` would show them. */
             log: string;
             earlyStopping: {
@@ -1280,6 +1311,7 @@ export type SchemaJobWarning = components['schemas']['JobWarning'];
 export type SchemaCallbacks = components['schemas']['Callbacks'];
 export type SchemaCallbacksList = components['schemas']['CallbacksList'];
 export type SchemaCallbacksSpec = components['schemas']['CallbacksSpec'];
+export type SchemaRemoteMonitorSpec = components['schemas']['RemoteMonitorSpec'];
 export type SchemaBackupAndRestoreSpec = components['schemas']['BackupAndRestoreSpec'];
 export type SchemaEarlyStoppingSpec = components['schemas']['EarlyStoppingSpec'];
 export type SchemaModelCheckpointSpec = components['schemas']['ModelCheckpointSpec'];

@@ -195,6 +195,17 @@ const CALLBACK_FIELDS: Record<string, Check> = {
     if (v.length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 rules' });
     v.forEach((r, i) => ALERT(r, ptr + pointer(i), out));
   },
+  remoteMonitor: object({
+    root: str({ min: 1, max: 2048 }),
+    path: str({ max: 1024 }),
+    field: str({ min: 1, max: 128 }),
+    headers: (v, ptr, out) => {
+      if (!isObj(v)) return void out.push({ pointer: ptr, detail: 'must be an object of header names to strings' });
+      if (Object.keys(v).length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 headers' });
+      for (const [k, h] of Object.entries(v)) str({ max: 1024 })(h, ptr + pointer(k), out);
+    },
+    sendAsJson: bool,
+  }),
   backupAndRestore: object({
     enabled: bool,
     saveFreq: (v, ptr, out) => {
@@ -307,6 +318,23 @@ const MEANING: { [K in CallbackKey]?: (spec: CallbackSpecOf<K>, p: string, env: 
   learningRateScheduler: (ls, p, env) => {
     if (ls.warmup && ls.warmup.epochs >= env.ctx.epochs) {
       env.out.push({ pointer: p + '/warmup/epochs', detail: `must be below fit.epochs (${env.ctx.epochs}), or the schedule never starts` });
+    }
+  },
+  // remote_monitor.py `_validate_url_structure`: http(s) only, and `path` must not change the host.
+  remoteMonitor: (rm, p, env) => {
+    const root = rm.root ?? 'http://localhost:9000';
+    let rootUrl: URL;
+    let fullUrl: URL;
+    try {
+      rootUrl = new URL(root);
+      fullUrl = new URL(root + (rm.path ?? '/publish/epoch/end/'));
+    } catch {
+      return void env.out.push({ pointer: p + '/root', detail: "must be an absolute http(s) URL such as 'https://monitor.example.com'" });
+    }
+    if (rootUrl.protocol !== 'http:' && rootUrl.protocol !== 'https:') {
+      env.out.push({ pointer: p + '/root', detail: `Invalid URL scheme '${rootUrl.protocol.slice(0, -1)}'. Only 'http' and 'https' are allowed.` });
+    } else if (fullUrl.hostname !== rootUrl.hostname) {
+      env.out.push({ pointer: p + '/path', detail: `changes the host from '${rootUrl.hostname}' to '${fullUrl.hostname}'; a path must not contain '@', a scheme or other authority-altering characters` });
     }
   },
   alerts: (rules, p, env) => {

@@ -10,6 +10,7 @@ import type { ModelHandle } from './model-handle';
 import { ModelCheckpoint } from './model-checkpoint';
 import { unknownModeWarning } from './monitor-callback';
 import { ReduceLROnPlateau } from './reduce-lr-on-plateau';
+import { RemoteMonitor, type RemoteMonitorSender } from './remote-monitor';
 import { TerminateOnNaN } from './terminate-on-nan';
 
 /** A key of the contract's `CallbacksSpec` (`earlyStopping`, `csvLogger`, ...). */
@@ -42,6 +43,8 @@ export interface BuildContext {
   emit: (e: CallbackEvent) => void;
   /** The run's existing CSV log, when resuming or appending (see CSVLogger). @defaultValue none */
   csvExisting?: { text: string; keepEpochsBelow?: number };
+  /** Sends RemoteMonitor's requests (through the outbound policy); required when one is configured. */
+  remoteMonitorSender?: RemoteMonitorSender;
 }
 
 /** One callback kind: how it is built, where it runs in the object form, and what its errors mean. */
@@ -122,8 +125,15 @@ export const CALLBACK_REGISTRY: { readonly [K in CallbackKey]: CallbackEntry<K> 
     key: 'alerts', className: 'Alerts', order: 7, role: 'observer',
     build: (s) => new Alerts(s),
   },
-  tensorBoard: { key: 'tensorBoard', className: 'TensorBoard', order: 8, role: 'observer', build: null },
-  backupAndRestore: { key: 'backupAndRestore', className: 'BackupAndRestore', order: 9, role: 'decider', build: null },
+  remoteMonitor: {
+    key: 'remoteMonitor', className: 'RemoteMonitor', order: 8, role: 'observer',
+    build: (s, ctx) => {
+      if (!ctx.remoteMonitorSender) throw new Error('remoteMonitor is configured but buildCallbacks got no remoteMonitorSender');
+      return new RemoteMonitor({ root: s.root, path: s.path, field: s.field, headers: s.headers, sendAsJson: s.sendAsJson, sender: ctx.remoteMonitorSender });
+    },
+  },
+  tensorBoard: { key: 'tensorBoard', className: 'TensorBoard', order: 9, role: 'observer', build: null },
+  backupAndRestore: { key: 'backupAndRestore', className: 'BackupAndRestore', order: 10, role: 'decider', build: null },
 };
 
 /** One configured callback, with the JSON pointer of its spec. */

@@ -7,6 +7,7 @@ import type { CallbackEvent } from './events';
 import { buildCallbacks } from './from-spec';
 import { METRIC_DIRECTIONS } from './metric-directions';
 import { callbackEntries, callbackSpec } from './registry';
+import type { RemoteMonitorRequest } from './remote-monitor';
 import { TextTrainingLog } from './training-log';
 import type { Logs, ModelHandle, SaveRequest, WeightsSnapshot } from './model-handle';
 import { PyFormatError } from './python-format';
@@ -250,7 +251,10 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
   const log = new TextTrainingLog();
   let current: CallbackEvent[] = [];
   let csv = '';
+  // The simulator sends nothing: it returns the requests RemoteMonitor would have made.
+  const remoteRequests: RemoteMonitorRequest[] = [];
   const list = buildCallbacks(callbacks, {
+    remoteMonitorSender: { send: async (req) => void remoteRequests.push(req) },
     model,
     compiledMetrics: uniqueCompiled,
     initialLearningRate: lr0,
@@ -327,6 +331,7 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
     checkpoints: model.saves.map((s) => ({ epoch: s.epoch, path: s.path })),
     alerts: allEvents.flatMap((e) => (e.type === 'alert_fired' ? [{ epoch: e.epoch, rule: e.rule }] : [])),
     csv: list.find(CSVLogger) ? csv : '',
+    remoteMonitor: remoteRequests,
     log: log.text,
     epochs: perEpoch,
   };
