@@ -1,7 +1,9 @@
 import { pointer, type FieldProblem } from '../errors';
 import { AlertExpression, AlertExpressionError } from './alert-expression';
 import { effectiveMode, inferMode } from './monitor-callback';
-import { callbackEntries, type CallbackKey, type CallbacksInput, type CallbackSpecOf } from './registry';
+import { CALLBACK_SCHEMAS } from './callbacks-schema.gen';
+import { callbackEntries, isCallbacksList, type CallbackKey, type CallbacksInput, type CallbacksList, type CallbackSpecOf } from './registry';
+import { checkSchema } from './schema-check';
 import { checkSpec, parseTemplate, PyFormatError, type TemplatePart } from './python-format';
 
 /** What the job will log, for checking monitors and templates. */
@@ -17,227 +19,20 @@ export interface CallbackCheckContext {
   compiledMetrics?: string[];
 }
 
-type Check = (value: unknown, ptr: string, out: FieldProblem[]) => void;
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function num(opts: { min?: number; exclusiveMin?: number; max?: number; exclusiveMax?: number; int?: boolean; nullable?: boolean }): Check {
-  return (v, ptr, out) => {
-    if (v === null && opts.nullable) return;
-    const kind = opts.int ? 'an integer' : 'a number';
-    if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v))) {
-      out.push({ pointer: ptr, detail: `must be ${kind}${opts.nullable ? ' or null' : ''}` });
-      return;
-    }
-    if (opts.min !== undefined && v < opts.min) out.push({ pointer: ptr, detail: `must be >= ${opts.min}` });
-    if (opts.exclusiveMin !== undefined && v <= opts.exclusiveMin) out.push({ pointer: ptr, detail: `must be > ${opts.exclusiveMin}` });
-    if (opts.max !== undefined && v > opts.max) out.push({ pointer: ptr, detail: `must be <= ${opts.max}` });
-    if (opts.exclusiveMax !== undefined && v >= opts.exclusiveMax) out.push({ pointer: ptr, detail: `must be < ${opts.exclusiveMax}` });
-  };
-}
-
-const bool: Check = (v, ptr, out) => {
-  if (typeof v !== 'boolean') out.push({ pointer: ptr, detail: 'must be true or false' });
-};
-
-function oneOf(values: readonly unknown[]): Check {
-  return (v, ptr, out) => {
-    if (!values.includes(v)) out.push({ pointer: ptr, detail: `must be one of: ${values.map((x) => JSON.stringify(x)).join(', ')}` });
-  };
-}
-
-function str(opts: { min?: number; max?: number; pattern?: RegExp; what?: string }): Check {
-  return (v, ptr, out) => {
-    if (typeof v !== 'string') {
-      out.push({ pointer: ptr, detail: 'must be a string' });
-      return;
-    }
-    if (opts.min !== undefined && v.length < opts.min) out.push({ pointer: ptr, detail: `must have at least ${opts.min} character(s)` });
-    if (opts.max !== undefined && v.length > opts.max) out.push({ pointer: ptr, detail: `must have at most ${opts.max} characters` });
-    if (opts.pattern && !opts.pattern.test(v)) out.push({ pointer: ptr, detail: `must be ${opts.what ?? `a string matching ${opts.pattern}`}` });
-  };
-}
-
-const MONITOR = str({ pattern: /^[A-Za-z_][A-Za-z0-9_]{0,63}$/, what: 'a metric name such as val_loss' });
-// Keras warns on any other mode and falls back to auto (callbackWarnings reports it).
-const MODE = str({ min: 1, max: 32 });
-const VERBOSE = num({ min: 0, max: 2, int: true });
-const FINITE = num({});
-
-function object(fields: Record<string, Check>, required: string[] = []): Check {
-  return (v, ptr, out) => {
-    if (!isObj(v)) {
-      out.push({ pointer: ptr, detail: 'must be an object' });
-      return;
-    }
-    for (const r of required) if (!(r in v)) out.push({ pointer: ptr + pointer(r), detail: `is required` });
-    for (const [k, val] of Object.entries(v)) {
-      const check = fields[k];
-      if (!check) {
-        out.push({ pointer: ptr + pointer(k), detail: `unknown field '${k}'; remove it or use one of: ${Object.keys(fields).join(', ')}` });
-        continue;
-      }
-      check(val, ptr + pointer(k), out);
-    }
-  };
-}
-
-const EARLY_STOPPING = object({
-  monitor: (v, ptr, out) => {
-    if (Array.isArray(v)) {
-      if (v.length < 1 || v.length > 8) out.push({ pointer: ptr, detail: 'must list 1 to 8 metrics' });
-      if (new Set(v).size !== v.length) out.push({ pointer: ptr, detail: 'must not repeat a metric' });
-      v.forEach((m, i) => MONITOR(m, ptr + pointer(i), out));
-    } else MONITOR(v, ptr, out);
-  },
-  minDelta: FINITE,
-  patience: num({ min: 0, int: true }),
-  verbose: VERBOSE,
-  mode: MODE,
-  baseline: num({ nullable: true }),
-  restoreBestWeights: bool,
-  startFromEpoch: num({ min: 0, int: true }),
-  stopWhen: oneOf(['all', 'any']),
-});
-
-const MODEL_CHECKPOINT = object({
-  filepath: str({ min: 1, max: 512 }),
-  monitor: MONITOR,
-  verbose: VERBOSE,
-  mode: MODE,
-  saveBestOnly: bool,
-  saveWeightsOnly: bool,
-  saveFreq: (v, ptr, out) => {
-    if (v === 'epoch') return;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) out.push({ pointer: ptr, detail: "must be 'epoch' or a number of batches >= 1" });
-  },
-  initialValueThreshold: num({ nullable: true }),
-}, ['filepath']);
-
-const REDUCE_LR = object({
-  monitor: MONITOR,
-  factor: num({ exclusiveMax: 1 }),
-  patience: num({ min: 0, int: true }),
-  verbose: VERBOSE,
-  mode: MODE,
-  minDelta: FINITE,
-  cooldown: num({ min: 0, int: true }),
-  minLr: num({ min: 0 }),
-});
-
-const CSV_LOGGER = object({
-  filename: str({ pattern: /^[A-Za-z0-9._-]{1,128}$/, what: 'a file name of 1 to 128 letters, digits, dots, dashes or underscores' }),
-  separator: str({ min: 1, max: 1 }),
-  append: bool,
-});
-
-const SCHEDULES: Record<string, { check: Check }> = {
-  step: { check: object({ type: oneOf(['step']), stepSize: num({ min: 1, int: true }), gamma: num({ exclusiveMin: 0 }) }, ['stepSize']) },
-  exponential: { check: object({ type: oneOf(['exponential']), decayRate: num({ exclusiveMin: 0 }), decayEpochs: num({ min: 1, int: true }), staircase: bool }, ['decayRate']) },
-  cosine: { check: object({ type: oneOf(['cosine']), decayEpochs: num({ min: 1, int: true }), alpha: num({ min: 0, max: 1 }) }, ['decayEpochs']) },
-  piecewise: {
-    check: (v, ptr, out) => {
-      object({
-        type: oneOf(['piecewise']),
-        boundaries: (b, p, o) => {
-          if (!Array.isArray(b) || b.length < 1) return void o.push({ pointer: p, detail: 'must be a non-empty array of epochs' });
-          b.forEach((x, i) => num({ min: 1, int: true })(x, p + pointer(i), o));
-          for (let i = 1; i < b.length; i++) {
-            if (typeof b[i] === 'number' && typeof b[i - 1] === 'number' && b[i] <= b[i - 1]) o.push({ pointer: p + pointer(i), detail: 'boundaries must increase strictly' });
-          }
-        },
-        values: (vals, p, o) => {
-          if (!Array.isArray(vals) || vals.length < 2) return void o.push({ pointer: p, detail: 'must be an array of at least 2 learning rates' });
-          vals.forEach((x, i) => num({ exclusiveMin: 0 })(x, p + pointer(i), o));
-        },
-      }, ['boundaries', 'values'])(v, ptr, out);
-      if (isObj(v) && Array.isArray(v.boundaries) && Array.isArray(v.values) && v.values.length !== v.boundaries.length + 1) {
-        out.push({ pointer: ptr + '/values', detail: `must have one more entry than boundaries (${v.boundaries.length + 1}, got ${v.values.length})` });
-      }
-    },
-  },
-};
-
-const LR_SCHEDULER = object({
-  verbose: VERBOSE,
-  schedule: (v, ptr, out) => {
-    if (!isObj(v)) return void out.push({ pointer: ptr, detail: 'must be an object' });
-    const s = typeof v.type === 'string' ? SCHEDULES[v.type] : undefined;
-    if (!s) return void out.push({ pointer: ptr + '/type', detail: `must be one of: ${Object.keys(SCHEDULES).join(', ')}` });
-    s.check(v, ptr, out);
-  },
-  warmup: object({ epochs: num({ min: 1, int: true }), startLr: num({ min: 0 }) }, ['epochs']),
-}, ['schedule']);
-
-const ALERT = object({
-  name: str({ max: 128 }),
-  when: str({ min: 1, max: 512 }),
-  fire: oneOf(['once', 'always']),
-  format: oneOf(['json', 'slack']),
-  url: str({ max: 2048, pattern: /^https?:\/\/\S+$/, what: 'an http(s) URL' }),
-}, ['when']);
-
-const CALLBACK_FIELDS: Record<string, Check> = {
-  earlyStopping: EARLY_STOPPING,
-  modelCheckpoint: MODEL_CHECKPOINT,
-  reduceLROnPlateau: REDUCE_LR,
-  csvLogger: CSV_LOGGER,
-  terminateOnNaN: object({ raiseError: bool }),
-  learningRateScheduler: LR_SCHEDULER,
-  tensorBoard: object({
-    histogramFreq: num({ min: 0, int: true }),
-    updateFreq: (v, ptr, out) => {
-      if (v !== 'epoch') num({ min: 1, int: true })(v, ptr, out);
-    },
-  }),
-  alerts: (v, ptr, out) => {
-    if (!Array.isArray(v)) return void out.push({ pointer: ptr, detail: 'must be an array of alert rules' });
-    if (v.length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 rules' });
-    v.forEach((r, i) => ALERT(r, ptr + pointer(i), out));
-  },
-  remoteMonitor: object({
-    root: str({ min: 1, max: 2048 }),
-    path: str({ max: 1024 }),
-    field: str({ min: 1, max: 128 }),
-    headers: (v, ptr, out) => {
-      if (!isObj(v)) return void out.push({ pointer: ptr, detail: 'must be an object of header names to strings' });
-      if (Object.keys(v).length > 20) out.push({ pointer: ptr, detail: 'must have at most 20 headers' });
-      for (const [k, h] of Object.entries(v)) str({ max: 1024 })(h, ptr + pointer(k), out);
-    },
-    sendAsJson: bool,
-  }),
-  backupAndRestore: object({
-    enabled: bool,
-    saveFreq: (v, ptr, out) => {
-      if (v !== 'epoch') num({ min: 1, int: true })(v, ptr, out);
-    },
-    saveEverySeconds: num({ min: 1, int: true }),
-    deleteCheckpoint: bool,
-  }),
-};
-
-/** The list form: single-key entries, each key at most once. */
-const MAX_CALLBACK_ENTRIES = 32;
-
-const CALLBACKS_OBJECT = object(CALLBACK_FIELDS);
-
-const CALLBACKS: Check = (v, ptr, out) => {
-  if (!Array.isArray(v)) return CALLBACKS_OBJECT(v, ptr, out);
-  if (v.length > MAX_CALLBACK_ENTRIES) out.push({ pointer: ptr, detail: `must list at most ${MAX_CALLBACK_ENTRIES} callbacks` });
+/**
+ * The list form's rule of meaning: each callback at most once (one CSV log, one TensorBoard
+ * directory, one backup per run). The shapes are the contract's (`checkSchema`).
+ */
+function checkListEntries(list: CallbacksList, base: string, out: FieldProblem[]): void {
   const seen = new Map<string, number>();
-  v.forEach((entry, i) => {
-    const p = ptr + pointer(i);
-    if (!isObj(entry) || Object.keys(entry).length !== 1) {
-      out.push({ pointer: p, detail: `must be an object with exactly one callback, e.g. { "earlyStopping": { "patience": 3 } }; keys: ${Object.keys(CALLBACK_FIELDS).join(', ')}` });
-      return;
+  list.forEach((entry, i) => {
+    for (const key of Object.keys(entry)) {
+      const first = seen.get(key);
+      if (first !== undefined) out.push({ pointer: base + pointer(i) + pointer(key), detail: `${key} is already configured at ${base}/${first}; Kiln runs each callback at most once` });
+      seen.set(key, i);
     }
-    const key = Object.keys(entry)[0];
-    const first = seen.get(key);
-    if (first !== undefined) out.push({ pointer: p + pointer(key), detail: `${key} is already configured at ${ptr}/${first}; Kiln runs each callback at most once` });
-    seen.set(key, i);
-    CALLBACKS_OBJECT(entry, p, out);
   });
-};
+}
 
 /** The metrics a job can compile (the contract's `CompileSpec.metrics`). */
 const JOB_METRICS = ['accuracy', 'precision', 'recall', 'f1', 'auc', 'mse', 'mae'];
@@ -316,6 +111,15 @@ const MEANING: { [K in CallbackKey]?: (spec: CallbackSpecOf<K>, p: string, env: 
     checkTemplate(mc.filepath, byBatch, available, p + '/filepath', out);
   },
   learningRateScheduler: (ls, p, env) => {
+    const sc = ls.schedule;
+    if (sc.type === 'piecewise') {
+      for (let i = 1; i < sc.boundaries.length; i++) {
+        if (sc.boundaries[i] <= sc.boundaries[i - 1]) env.out.push({ pointer: p + '/schedule/boundaries' + pointer(i), detail: 'boundaries must increase strictly' });
+      }
+      if (sc.values.length !== sc.boundaries.length + 1) {
+        env.out.push({ pointer: p + '/schedule/values', detail: `must have one more entry than boundaries (${sc.boundaries.length + 1}, got ${sc.values.length})` });
+      }
+    }
     if (ls.warmup && ls.warmup.epochs >= env.ctx.epochs) {
       env.out.push({ pointer: p + '/warmup/epochs', detail: `must be below fit.epochs (${env.ctx.epochs}), or the schedule never starts` });
     }
@@ -354,7 +158,8 @@ const MEANING: { [K in CallbackKey]?: (spec: CallbackSpecOf<K>, p: string, env: 
 
 /**
  * Checks a job's (or a simulation's) callbacks, in either form (object or ordered list), before
- * anything runs: the shape of every field (so the CLI gets the API's answers offline), and
+ * anything runs: the shape of every field, from the contract's own schema (callbacks-schema.gen.ts,
+ * so the CLI gets the API's answers offline), and
  * everything Keras would only discover at some epoch end: monitors that are not logged, `auto`
  * modes whose direction cannot be inferred, filepath templates that would not format, alert
  * conditions that do not parse or name unlogged metrics. Returns the problems (empty when fine),
@@ -364,7 +169,8 @@ const MEANING: { [K in CallbackKey]?: (spec: CallbackSpecOf<K>, p: string, env: 
 export function checkCallbacks(spec: CallbacksInput | undefined, ctx: CallbackCheckContext, pointerBase = '/callbacks'): FieldProblem[] {
   const out: FieldProblem[] = [];
   if (spec === undefined) return out;
-  CALLBACKS(spec, pointerBase, out);
+  out.push(...checkSchema(CALLBACK_SCHEMAS, 'Callbacks', spec, pointerBase));
+  if (out.length === 0 && isCallbacksList(spec)) checkListEntries(spec, pointerBase, out);
   if (out.length > 0) return out;
 
   const entries = callbackEntries(spec, pointerBase);
