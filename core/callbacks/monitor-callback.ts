@@ -31,7 +31,7 @@ export function unknownModeWarning(callbackName: string, mode: string | undefine
 export function inferMode(monitor: string, compiledMetrics: readonly string[]): 'min' | 'max' | null {
   const name = monitor.startsWith('val_') ? monitor.slice(4) : monitor;
   let op: 'min' | 'max' | null = name === 'loss' ? 'min' : null;
-  if (compiledMetrics.includes(name)) {
+  if (compiledMetrics.includes(name) && Object.hasOwn(METRIC_DIRECTIONS, name)) {
     const dir = METRIC_DIRECTIONS[name];
     if (dir !== undefined) op = dir === 'up' ? 'max' : 'min';
   }

@@ -162,7 +162,7 @@ export function callbackEntries(callbacks: CallbacksInput | undefined, base = '/
     });
     return out;
   }
-  const keys = (Object.keys(callbacks) as CallbackKey[]).filter((k) => k in CALLBACK_REGISTRY);
+  const keys = (Object.keys(callbacks) as CallbackKey[]).filter((k) => Object.hasOwn(CALLBACK_REGISTRY, k));
   keys.sort((a, b) => CALLBACK_REGISTRY[a].order - CALLBACK_REGISTRY[b].order);
   for (const key of keys) push(key, callbacks[key], base + pointer(key));
   return out;

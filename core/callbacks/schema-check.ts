@@ -94,7 +94,8 @@ export function checkSchema(schemas: Readonly<Record<string, JsonSchema>>, name:
       if (s.maxProperties !== undefined && n > s.maxProperties) out.push({ pointer: p, detail: `must have at most ${s.maxProperties} field(s)` });
       for (const r of s.required ?? []) if (!(r in v)) out.push({ pointer: p + pointer(r), detail: 'is required' });
       for (const [k, x] of Object.entries(v)) {
-        const ps = props[k];
+        // Own entries only: a field named "constructor" is unknown, not Object's constructor.
+        const ps = Object.hasOwn(props, k) ? props[k] : undefined;
         if (ps) check(ps, x, p + pointer(k));
         else if (s.additionalProperties === false) out.push({ pointer: p + pointer(k), detail: `unknown field '${k}'; remove it or use one of: ${Object.keys(props).join(', ')}` });
         else if (isObj(s.additionalProperties)) check(s.additionalProperties, x, p + pointer(k));

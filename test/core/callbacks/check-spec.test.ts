@@ -102,3 +102,8 @@ test('callbacks-schema.gen.ts is the contract\'s current Callbacks schema', () =
   const r = spawnSync(process.execPath, [join(__dirname, '../../../scripts/gen-callbacks-schema.js'), '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
+
+test('prototype names are unknown fields, not Object\'s members', () => {
+  const problems = checkCallbacks(JSON.parse('{"constructor": {}, "earlyStopping": {"__proto__": 1, "toString": 2}}'), WITH_VAL);
+  assert.deepEqual(problems.map((p) => p.pointer).sort(), ['/callbacks/constructor', '/callbacks/earlyStopping/__proto__', '/callbacks/earlyStopping/toString']);
+});
