@@ -584,11 +584,38 @@ export interface components {
         /** @description A metric name as Keras logs it (`loss`, `val_loss`, `accuracy`, `val_accuracy`, `val_f1`, ...). */
         Monitor: string;
         /**
+         * @description `auto`, `min` or `max`. As in Keras (`MonitorCallback.__init__`), any other value falls back
+         *     to `auto` and the job's `warnings` carry Keras's warning ("EarlyStopping mode 'MAX' is
+         *     unknown, fallback to auto mode.").
          * @default auto
-         * @enum {string}
          */
-        Mode: "auto" | "min" | "max";
-        /** @description Keras callbacks, configured with the Keras arguments in camelCase. They run in the order Keras would run them (see the README). */
+        Mode: string;
+        /**
+         * @description Keras `verbose` - 0 is silent; 1 (or more) writes the callback's Keras messages to the run's training log.
+         * @default 0
+         */
+        Verbose: number;
+        /** @description Something Kiln accepted and followed Keras on, which Keras warns about (or would silently change). */
+        JobWarning: {
+            /** @description JSON pointer of the field in the request. */
+            pointer: string;
+            /** @description Keras's own warning text where Keras has one. */
+            detail: string;
+            /**
+             * @description `keras` - Keras gives this warning (it is also in the training log); `kiln` - Keras changes the value silently and Kiln says so.
+             * @enum {string}
+             */
+            source: "keras" | "kiln";
+        };
+        /**
+         * @description Keras callbacks, configured with the Keras arguments in camelCase, in one of two forms:
+         *     an object (`CallbacksSpec`), run in Kiln's fixed order (see the README), or an ordered list
+         *     of single-key entries (`CallbacksList`), run in list order as Keras runs `callbacks=[...]`.
+         */
+        Callbacks: components["schemas"]["CallbacksSpec"] | components["schemas"]["CallbacksList"];
+        /** @description Callbacks in the order they run, one callback per entry - `[{ "csvLogger": {} }, { "reduceLROnPlateau": { "patience": 2 } }]`. Each callback at most once. */
+        CallbacksList: components["schemas"]["CallbacksSpec"][];
+        /** @description Keras callbacks, configured with the Keras arguments in camelCase. They run in Kiln's fixed order (see the README). */
         CallbacksSpec: {
             earlyStopping?: components["schemas"]["EarlyStoppingSpec"];
             modelCheckpoint?: components["schemas"]["ModelCheckpointSpec"];
@@ -599,6 +626,28 @@ export interface components {
             tensorBoard?: components["schemas"]["TensorBoardSpec"];
             alerts?: components["schemas"]["AlertRuleSpec"][];
             backupAndRestore?: components["schemas"]["BackupAndRestoreSpec"];
+            remoteMonitor?: components["schemas"]["RemoteMonitorSpec"];
+        };
+        /**
+         * @description Keras's RemoteMonitor - at each epoch end, POST `{"epoch": <epoch>, <logs>}` (Python's
+         *     `json.dumps`: `NaN`/`Infinity` tokens for non-finite values) to `root + path`: by default as
+         *     a form whose `field` holds the document, with `sendAsJson` as an `application/json` body
+         *     (an epoch with a non-finite value is then not sent, as `requests` refuses it). The URL goes
+         *     through the outbound policy, as webhooks do. A failed request is Keras's warning in the
+         *     training log; training goes on.
+         */
+        RemoteMonitorSpec: {
+            /** @default http://localhost:9000 */
+            root?: string;
+            /** @default /publish/epoch/end/ */
+            path?: string;
+            /** @default data */
+            field?: string;
+            headers?: {
+                [key: string]: string;
+            };
+            /** @default false */
+            sendAsJson?: boolean;
         };
         /**
          * @description Keras's BackupAndRestore, on for every job unless `enabled: false`. The worker backs up the
@@ -629,10 +678,14 @@ export interface components {
              * @default val_loss
              */
             monitor?: components["schemas"]["Monitor"] | components["schemas"]["Monitor"][];
-            /** @default 0 */
+            /**
+             * @description Keras uses its absolute value.
+             * @default 0
+             */
             minDelta?: number;
             /** @default 0 */
             patience?: number;
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
             /** @default null */
             baseline?: number | null;
@@ -656,6 +709,7 @@ export interface components {
             filepath: string;
             /** @default val_loss */
             monitor?: components["schemas"]["Monitor"];
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
             /** @default false */
             saveBestOnly?: boolean;
@@ -672,12 +726,19 @@ export interface components {
         ReduceLROnPlateauSpec: {
             /** @default val_loss */
             monitor?: components["schemas"]["Monitor"];
-            /** @default 0.1 */
+            /**
+             * @description New rate = max(rate * factor, minLr). Keras takes any factor below 1 - with 0 the first cut goes straight to minLr.
+             * @default 0.1
+             */
             factor?: number;
             /** @default 10 */
             patience?: number;
+            verbose?: components["schemas"]["Verbose"];
             mode?: components["schemas"]["Mode"];
-            /** @default 0.0001 */
+            /**
+             * @description Keras uses its absolute value.
+             * @default 0.0001
+             */
             minDelta?: number;
             /** @default 0 */
             cooldown?: number;
@@ -695,8 +756,14 @@ export interface components {
             /** @default false */
             append?: boolean;
         };
-        /** @description Stop training as soon as a batch loss is NaN or infinite. */
-        TerminateOnNaNSpec: Record<string, never>;
+        /** @description Stop training as soon as a batch loss is NaN or infinite (checked at every batch end, as Keras does). */
+        TerminateOnNaNSpec: {
+            /**
+             * @description Keras `raise_error` - fail the job at once (`TRAINING_DIVERGED`, Keras's RuntimeError) instead of ending the epoch and stopping gracefully.
+             * @default false
+             */
+            raiseError?: boolean;
+        };
         /**
          * @description A declarative schedule evaluated at the start of each epoch (0-based `epoch`, `lr0` the
          *     compiled learning rate). `step` - lr0 * gamma^floor(epoch / stepSize); `exponential` -
@@ -706,6 +773,7 @@ export interface components {
          *     `warmup.startLr` to lr0 over `warmup.epochs` epochs comes first.
          */
         LearningRateSchedulerSpec: {
+            verbose?: components["schemas"]["Verbose"];
             schedule: {
                 /** @constant */
                 type: "step";
@@ -814,6 +882,8 @@ export interface components {
             runId: string;
             status: components["schemas"]["JobStatus"];
             links: components["schemas"]["Links"];
+            /** @description What Kiln accepted while following Keras, with Keras's own warning text (an unknown `mode`, a negative `minDelta`). Empty when none. */
+            warnings?: components["schemas"]["JobWarning"][];
         };
         BestCheckpoint: {
             /** @description 0-based epoch the checkpoint was saved at. */
@@ -846,12 +916,85 @@ export interface components {
             best: components["schemas"]["BestCheckpoint"];
         };
         /** @description Data of a `callback` message of `GET /v1/jobs/{jobId}/events`; one callback event as in the run manifest's `events`. */
-        JobStreamCallback: {
-            /** @description checkpoint_saved, learning_rate_changed, early_stopping, weights_restored, alert_fired, nan_terminated, callback_failed */
-            type: string;
+        JobStreamCallback: components["schemas"]["CallbackEvent"];
+        /** @description A number; non-finite values are the strings `NaN`, `Infinity`, `-Infinity`. */
+        WireNumber: number | ("NaN" | "Infinity" | "-Infinity");
+        /** @description One decision of a callback (core/callbacks/events.ts). Epochs are 0-based, as Keras's hook arguments. */
+        CallbackEvent: components["schemas"]["EarlyStoppingEvent"] | components["schemas"]["WeightsRestoredEvent"] | components["schemas"]["LearningRateChangedEvent"] | components["schemas"]["CheckpointSavedEvent"] | components["schemas"]["AlertFiredEvent"] | components["schemas"]["NanTerminatedEvent"] | components["schemas"]["CallbackFailedEvent"];
+        /** @description EarlyStopping ran out of patience and stopped training. */
+        EarlyStoppingEvent: {
+            /** @constant */
+            type: "early_stopping";
+            epoch: number;
+            /** @description The monitors that ran out of patience. */
+            monitors: string[];
+            bestEpoch: number | null;
+            bestValue: components["schemas"]["WireNumber"] | null;
+            wait: number;
+        };
+        /** @description EarlyStopping put back the weights of its best epoch at train end. */
+        WeightsRestoredEvent: {
+            /** @constant */
+            type: "weights_restored";
+            /** @description The last epoch that ran. */
+            epoch: number;
+            fromEpoch: number;
+        };
+        /** @description The optimizer's learning rate changed (float32 values); it applies from the next optimizer step. */
+        LearningRateChangedEvent: {
+            /** @constant */
+            type: "learning_rate_changed";
+            epoch: number;
+            /** @enum {string} */
+            by: "ReduceLROnPlateau" | "LearningRateScheduler";
+            from: components["schemas"]["WireNumber"];
+            to: components["schemas"]["WireNumber"];
+        };
+        /** @description ModelCheckpoint saved a checkpoint. */
+        CheckpointSavedEvent: {
+            /** @constant */
+            type: "checkpoint_saved";
+            epoch: number;
+            /** @description 0-based batch of a `saveFreq` N save. */
+            batch?: number;
+            path: string;
+            weightsOnly: boolean;
+            /** @description Present when the save was a "best so far" save (saveBestOnly). */
+            best?: {
+                monitor: string;
+                value: components["schemas"]["WireNumber"];
+                /** @enum {string} */
+                mode: "min" | "max";
+            };
+        };
+        /** @description An alert rule's condition held at an epoch end. */
+        AlertFiredEvent: {
+            /** @constant */
+            type: "alert_fired";
+            epoch: number;
+            rule: string;
+            when: string;
+            /** @enum {string} */
+            format: "json" | "slack";
+            url?: string;
+            values: components["schemas"]["MetricLogs"];
+            text: string;
+        };
+        /** @description TerminateOnNaN saw a NaN or infinite batch loss and stopped training. */
+        NanTerminatedEvent: {
+            /** @constant */
+            type: "nan_terminated";
+            epoch: number;
+            batch: number;
+            loss: components["schemas"]["WireNumber"];
+        };
+        /** @description An observer callback (CSVLogger, alerts) failed; reported once per callback. */
+        CallbackFailedEvent: {
+            /** @constant */
+            type: "callback_failed";
             epoch: number | null;
-        } & {
-            [key: string]: unknown;
+            callback: string;
+            message: string;
         };
         /** @description Data of the final `end` message of `GET /v1/jobs/{jobId}/events`. */
         JobStreamEnd: {
@@ -896,6 +1039,8 @@ export interface components {
             transitions: components["schemas"]["Transition"][];
             /** @description Times the job's training was interrupted and handed to a worker again, oldest first. */
             interruptions?: components["schemas"]["Interruption"][];
+            /** @description The submission's warnings (as in the 202 response). */
+            warnings?: components["schemas"]["JobWarning"][];
             links: components["schemas"]["Links"];
         };
         Interruption: {
@@ -962,7 +1107,7 @@ export interface components {
             startedAt?: string;
             /** @description Store key prefix of the model as training left it (after EarlyStopping's restore), beside the best checkpoint. */
             final?: string | null;
-            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts). */
+            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts); each is a `CallbackEvent`. */
             events?: {
                 [key: string]: unknown;
             }[];
@@ -984,16 +1129,23 @@ export interface components {
             updatedAt: string;
         };
         SimulateRequest: {
-            callbacks: components["schemas"]["CallbacksSpec"];
+            callbacks: components["schemas"]["Callbacks"];
             compile?: {
                 metrics?: string[];
                 optimizer?: {
                     learningRate?: number;
                 };
             };
-            /** @description Epochs the simulated fit would run. Default - the length of the history. */
+            /** @description Keras's `epochs` - the simulated fit runs epochs `initialEpoch` to `epochs - 1`. Default - `initialEpoch` + the length of the history. */
             epochs?: number;
+            /**
+             * @description Keras's `initial_epoch` (0-based). `history[i]` holds the logs of epoch `initialEpoch + i`.
+             * @default 0
+             */
+            initialEpoch?: number;
             history?: components["schemas"]["MetricLogs"][];
+            /** @description Per simulated epoch, the logs of each batch, replayed as Keras's fit loop calls `on_train_batch_begin` / `on_train_batch_end` (TerminateOnNaN checks each; ModelCheckpoint's `saveFreq` counts them). Default - one batch per epoch carrying the epoch's training metrics. */
+            batchLogs?: components["schemas"]["MetricLogs"][][];
             /** @description A Keras CSVLogger file (header row with `epoch` first). */
             historyCsv?: string;
         };
@@ -1003,6 +1155,24 @@ export interface components {
             /** @enum {string|null} */
             stoppedBy: "EarlyStopping" | "TerminateOnNaN" | null;
             stoppedEpoch: number | null;
+            /** @description A callback raised and ended training at once (TerminateOnNaN with `raiseError`, Keras's RuntimeError); `null` otherwise. */
+            raised: {
+                callback: string;
+                epoch: number;
+                batch: number;
+                message: string;
+            } | null;
+            /** @description The requests RemoteMonitor would have sent, in order (not sent by the simulator). */
+            remoteMonitor: {
+                epoch: number;
+                url: string;
+                headers: {
+                    [key: string]: string;
+                };
+                body: string;
+            }[];
+            /** @description The training log the callbacks wrote - Keras's verbose messages and warnings, as `fit(verbose=0)` would show them. */
+            log: string;
             earlyStopping: {
                 bestEpoch?: number | null;
                 bestValue?: number | string | null;
@@ -1022,9 +1192,7 @@ export interface components {
             epochs: {
                 epoch: number;
                 logs: components["schemas"]["MetricLogs"];
-                events: {
-                    [key: string]: unknown;
-                }[];
+                events: components["schemas"]["CallbackEvent"][];
             }[];
         };
         /** @enum {string} */
@@ -1140,7 +1308,12 @@ export type SchemaReshape = components['schemas']['Reshape'];
 export type SchemaFitSpec = components['schemas']['FitSpec'];
 export type SchemaMonitor = components['schemas']['Monitor'];
 export type SchemaMode = components['schemas']['Mode'];
+export type SchemaVerbose = components['schemas']['Verbose'];
+export type SchemaJobWarning = components['schemas']['JobWarning'];
+export type SchemaCallbacks = components['schemas']['Callbacks'];
+export type SchemaCallbacksList = components['schemas']['CallbacksList'];
 export type SchemaCallbacksSpec = components['schemas']['CallbacksSpec'];
+export type SchemaRemoteMonitorSpec = components['schemas']['RemoteMonitorSpec'];
 export type SchemaBackupAndRestoreSpec = components['schemas']['BackupAndRestoreSpec'];
 export type SchemaEarlyStoppingSpec = components['schemas']['EarlyStoppingSpec'];
 export type SchemaModelCheckpointSpec = components['schemas']['ModelCheckpointSpec'];
@@ -1157,6 +1330,15 @@ export type SchemaBestCheckpoint = components['schemas']['BestCheckpoint'];
 export type SchemaJobStreamStatus = components['schemas']['JobStreamStatus'];
 export type SchemaJobStreamEpoch = components['schemas']['JobStreamEpoch'];
 export type SchemaJobStreamCallback = components['schemas']['JobStreamCallback'];
+export type SchemaWireNumber = components['schemas']['WireNumber'];
+export type SchemaCallbackEvent = components['schemas']['CallbackEvent'];
+export type SchemaEarlyStoppingEvent = components['schemas']['EarlyStoppingEvent'];
+export type SchemaWeightsRestoredEvent = components['schemas']['WeightsRestoredEvent'];
+export type SchemaLearningRateChangedEvent = components['schemas']['LearningRateChangedEvent'];
+export type SchemaCheckpointSavedEvent = components['schemas']['CheckpointSavedEvent'];
+export type SchemaAlertFiredEvent = components['schemas']['AlertFiredEvent'];
+export type SchemaNanTerminatedEvent = components['schemas']['NanTerminatedEvent'];
+export type SchemaCallbackFailedEvent = components['schemas']['CallbackFailedEvent'];
 export type SchemaJobStreamEnd = components['schemas']['JobStreamEnd'];
 export type SchemaTransition = components['schemas']['Transition'];
 export type SchemaJob = components['schemas']['Job'];

@@ -266,11 +266,11 @@ function isHostPattern(entry: string): boolean {
 }
 
 /**
- * Every URL of a job spec Kiln will POST to (the webhook and alert rules' own URLs), checked with
+ * Every URL of a job spec Kiln will POST to (the webhook, alert rules' own URLs, RemoteMonitor's), checked with
  * `checkWebhookUrl` at their JSON pointers. For `checkJobSpec`.
  */
 export function checkJobOutboundUrls(
-  spec: { webhook?: { url: string } | null; callbacks?: { alerts?: Array<{ url?: string }> } | null },
+  spec: { webhook?: { url: string } | null; callbacks?: { alerts?: Array<{ url?: string }>; remoteMonitor?: { root?: string; path?: string } } | null },
   allow: OutboundAllow,
 ): FieldProblem[] {
   const problems: FieldProblem[] = [];
@@ -283,5 +283,11 @@ export function checkJobOutboundUrls(
     const p = checkWebhookUrl(rule.url, allow, `/callbacks/alerts/${i}/url`);
     if (p) problems.push(p);
   });
+  const rm = spec.callbacks?.remoteMonitor;
+  if (rm) {
+    // Keras's defaults; the request goes to root + path, so that is what the policy judges.
+    const p = checkWebhookUrl((rm.root ?? 'http://localhost:9000') + (rm.path ?? '/publish/epoch/end/'), allow, '/callbacks/remoteMonitor/root');
+    if (p) problems.push(p);
+  }
   return problems;
 }

@@ -4,6 +4,7 @@ import type { SchemaInterruption, SchemaJob, SchemaJobAccepted, SchemaJobList, S
 import { KilnError, parseFailure, specInvalid } from '../../core/errors';
 import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec, type JobCostLimits } from '../../core/check-job-spec';
+import { callbackWarnings } from '../../core/callbacks/registry';
 import type { OutboundAllow } from '../../core/outbound-policy';
 import { kilnKeys } from '../../core/queue-contract';
 import { epochRowsProblem, type TenantLimit } from '../../core/tenant-limits';
@@ -73,7 +74,7 @@ export class JobService {
       if (prior.bodyHash !== bodyHash) {
         throw new KilnError('IDEMPOTENCY_KEY_REUSED', `Idempotency-Key was already used for job ${prior.jobId} with a different body; use a new key for a new job`);
       }
-      return { accepted: { jobId: prior.jobId, runId: runIdForJob(prior.jobId), status: 'queued', links: jobLinks(prior.jobId) }, replayed: true };
+      return { accepted: { jobId: prior.jobId, runId: runIdForJob(prior.jobId), status: 'queued', links: jobLinks(prior.jobId), warnings: callbackWarnings(spec.callbacks) }, replayed: true };
     }
     if (admission.kind === 'refused') {
       throw new KilnError('RATE_LIMITED', `tenant ${tenant} may submit ${admission.max} jobs per minute and has reached that; nothing was queued, retry after ${admission.retryAfterSeconds} s`, { retryAfter: admission.retryAfterSeconds });
@@ -85,7 +86,7 @@ export class JobService {
       await this.admission.release(submission).catch(() => undefined);
       throw err;
     }
-    return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId) }, replayed: false };
+    return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId), warnings: callbackWarnings(spec.callbacks) }, replayed: false };
   }
 
   async getJob(tenant: string, jobId: string): Promise<SchemaJob> {
@@ -186,6 +187,8 @@ export function toJobView(snap: JobSnapshot, cancelledAt: string | null, interru
     createdAt: data.createdAt,
     transitions,
     interruptions,
+    // Warnings are a pure function of the spec: computed on read, nothing stored.
+    warnings: callbackWarnings(data.spec.callbacks),
     links: jobLinks(data.jobId),
   };
 }

@@ -2,6 +2,7 @@ import { Callback } from './callback';
 import { stateObject, type JsonValue } from './callback-state';
 import type { CallbackEvent, StoppingCallback } from './events';
 import type { Logs, ModelHandle } from './model-handle';
+import { SILENT_LOG, type TrainingLog } from './training-log';
 
 /**
  * Keras `keras/src/callbacks/callback_list.py`: runs its callbacks' hooks in order, awaiting each,
@@ -23,10 +24,11 @@ export class CallbackList extends Callback {
   private readonly sink: (event: CallbackEvent) => void;
   private epoch: number | null = null;
 
-  constructor(callbacks: Callback[], opts: { model: ModelHandle; emit: (event: CallbackEvent) => void }) {
+  constructor(callbacks: Callback[], opts: { model: ModelHandle; emit: (event: CallbackEvent) => void; log?: TrainingLog }) {
     super();
     this.callbacks = callbacks;
     this.sink = opts.emit;
+    this.setLog(opts.log ?? SILENT_LOG);
     this.setModel(opts.model);
   }
 
@@ -35,7 +37,13 @@ export class CallbackList extends Callback {
     for (const cb of this.callbacks ?? []) {
       cb.setModel(model);
       cb.setEmitter((e) => this.sink(e));
+      cb.setLog(this.log);
     }
+  }
+
+  override setLog(log: TrainingLog): void {
+    super.setLog(log);
+    for (const cb of this.callbacks ?? []) cb.setLog(log);
   }
 
   /** The first callback of a class, e.g. `list.find(EarlyStopping)`. */

@@ -1,6 +1,7 @@
 import type { JsonValue } from './callback-state';
 import type { CallbackEvent } from './events';
 import type { Logs, ModelHandle } from './model-handle';
+import { SILENT_LOG, type TrainingLog } from './training-log';
 
 /**
  * Base of every callback (Keras `keras/src/callbacks/callback.py`, tfjs hook names): no-op async
@@ -15,6 +16,7 @@ export class Callback {
   readonly role: 'decider' | 'observer' = 'decider';
   private modelHandle: ModelHandle | null = null;
   private emitter: (event: CallbackEvent) => void = () => {};
+  private trainingLog: TrainingLog = SILENT_LOG;
 
   setModel(model: ModelHandle): void {
     this.modelHandle = model;
@@ -22,6 +24,16 @@ export class Callback {
 
   setEmitter(emit: (event: CallbackEvent) => void): void {
     this.emitter = emit;
+  }
+
+  /** Where Keras's printed messages and warnings go (set by the owning {@link CallbackList}). */
+  setLog(log: TrainingLog): void {
+    this.trainingLog = log;
+  }
+
+  /** The training log this callback writes to. */
+  protected get log(): TrainingLog {
+    return this.trainingLog;
   }
 
   /** The model being trained. Throws if the callback was never attached to one. */

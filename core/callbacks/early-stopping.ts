@@ -1,6 +1,6 @@
 import { decodeNullableNumber, encodeNullableNumber, int, stateObject, type JsonValue } from './callback-state';
 import type { Logs, WeightsSnapshot } from './model-handle';
-import { compare, MonitorCallback, type Mode } from './monitor-callback';
+import { compare, MonitorCallback } from './monitor-callback';
 
 /** EarlyStopping options (Keras arguments in camelCase, plus several monitors). */
 export interface EarlyStoppingOptions {
@@ -10,8 +10,8 @@ export interface EarlyStoppingOptions {
   minDelta?: number;
   /** @defaultValue `0` */
   patience?: number;
-  /** @defaultValue `'auto'` */
-  mode?: Mode;
+  /** `auto`, `min` or `max` (anything else: a warning and `auto`, as in Keras). @defaultValue `'auto'` */
+  mode?: string;
   /** @defaultValue `null` */
   baseline?: number | null;
   /** @defaultValue `false` */
@@ -22,6 +22,8 @@ export interface EarlyStoppingOptions {
   stopWhen?: 'all' | 'any';
   /** Compiled metric names, for `auto` mode. @defaultValue `[]` */
   compiledMetrics?: readonly string[];
+  /** > 0 prints Keras's "early stopping" / "Restoring model weights" messages at train end. @defaultValue `0` */
+  verbose?: number;
 }
 
 /** Per-monitor state; with one monitor this is exactly Keras's wait/best/best_epoch. */
@@ -71,7 +73,7 @@ export class EarlyStopping extends MonitorCallback {
 
   constructor(opts: EarlyStoppingOptions = {}) {
     const monitors = Array.isArray(opts.monitor) ? [...opts.monitor] : [opts.monitor ?? 'val_loss'];
-    super({ monitor: monitors[0], mode: opts.mode, minDelta: opts.minDelta, compiledMetrics: opts.compiledMetrics });
+    super({ monitor: monitors[0], mode: opts.mode, minDelta: opts.minDelta, compiledMetrics: opts.compiledMetrics, verbose: opts.verbose });
     this.monitors = monitors;
     this.patience = opts.patience ?? 0;
     this.baselineValue = opts.baseline ?? null;
@@ -94,6 +96,12 @@ export class EarlyStopping extends MonitorCallback {
     this.lastEpoch = epoch;
     if (this.trackers.length === 0) {
       this.trackers = this.monitors.map((monitor) => ({ monitor, op: this.resolveOp(monitor), best: null, bestEpoch: 0, wait: 0 }));
+    }
+    // Keras reads the monitor (and warns when it is missing) before looking at start_from_epoch.
+    for (const t of this.trackers) {
+      if (logs[t.monitor] === undefined) {
+        this.log.warn(`Early stopping conditioned on metric \`${t.monitor}\` which is not available. Available metrics are: ${Object.keys(logs).join(',')}`);
+      }
     }
     if (epoch < this.startFromEpoch) return;
     const exhausted: string[] = [];
@@ -139,7 +147,9 @@ export class EarlyStopping extends MonitorCallback {
   }
 
   override async onTrainEnd(): Promise<void> {
+    if (this.stoppedEpoch > 0 && this.verbose > 0) this.log.print(`Epoch ${this.stoppedEpoch + 1}: early stopping`);
     if (this.restoreBestWeights && this.bestWeights !== null) {
+      if (this.verbose > 0) this.log.print(`Restoring model weights from the end of the best epoch: ${this.bestWeightsEpoch + 1}.`);
       this.model.restoreWeights(this.bestWeights);
       this.restoredFrom = this.bestWeightsEpoch;
       this.emit({ type: 'weights_restored', epoch: this.lastEpoch, fromEpoch: this.bestWeightsEpoch });

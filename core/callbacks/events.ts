@@ -1,3 +1,5 @@
+import type { SchemaCallbackEvent } from '../api.gen';
+
 /**
  * What callbacks report while they act. The worker forwards these to the run's history and
  * webhooks; the simulator returns them per epoch. Epochs are 0-based, like Keras's hook arguments.
@@ -91,3 +93,10 @@ export type CallbackEvent =
   | AlertFiredEvent
   | NanTerminatedEvent
   | CallbackFailedEvent;
+
+/**
+ * The contract lists the same events (`CallbackEvent`, a `oneOf` in openapi.yaml): this does not
+ * compile when an event type is added on one side only.
+ */
+type ContractEventType = SchemaCallbackEvent['type'];
+export const EVENT_TYPES_MATCH_CONTRACT: [Exclude<CallbackEvent['type'], ContractEventType>, Exclude<ContractEventType, CallbackEvent['type']>] extends [never, never] ? true : never = true;

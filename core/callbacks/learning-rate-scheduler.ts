@@ -1,6 +1,7 @@
 import type { SchemaLearningRateSchedulerSpec } from '../api.gen';
 import { Callback } from './callback';
 import type { Logs } from './model-handle';
+import { pyFloatRepr } from './python-format';
 
 type Schedule = SchemaLearningRateSchedulerSpec['schedule'];
 type Warmup = NonNullable<SchemaLearningRateSchedulerSpec['warmup']>;
@@ -46,6 +47,8 @@ export interface LearningRateSchedulerOptions {
   warmup?: Warmup;
   /** The compiled learning rate (`lr0` in the formulas). */
   initialLearningRate: number;
+  /** > 0 prints Keras's "setting learning rate" message at each epoch begin. @defaultValue `0` */
+  verbose?: number;
 }
 
 /**
@@ -57,9 +60,11 @@ export class LearningRateScheduler extends Callback {
   readonly schedule: Schedule;
   readonly warmup?: Warmup;
   readonly initialLearningRate: number;
+  readonly verbose: number;
 
   constructor(opts: LearningRateSchedulerOptions) {
     super();
+    this.verbose = opts.verbose ?? 0;
     this.schedule = opts.schedule;
     this.warmup = opts.warmup;
     this.initialLearningRate = opts.initialLearningRate;
@@ -72,6 +77,8 @@ export class LearningRateScheduler extends Callback {
     }
     const from = Math.fround(this.model.getLearningRate());
     this.model.setLearningRate(lr);
+    // Keras prints the schedule's own (float64) value, not the float32 variable.
+    if (this.verbose > 0) this.log.print(`\nEpoch ${epoch + 1}: LearningRateScheduler setting learning rate to ${pyFloatRepr(lr)}.`);
     if (Math.fround(lr) !== from) {
       this.emit({ type: 'learning_rate_changed', epoch, by: 'LearningRateScheduler', from, to: Math.fround(lr) });
     }

@@ -1,7 +1,7 @@
 import { int, stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
-import { MonitorCallback, type Mode } from './monitor-callback';
-import { formatTemplate, parseTemplate, type PyValue, type TemplatePart } from './python-format';
+import { MonitorCallback } from './monitor-callback';
+import { formatTemplate, formatValue, parseTemplate, type PyValue, type TemplatePart } from './python-format';
 
 /** ModelCheckpoint options (Keras arguments in camelCase). */
 export interface ModelCheckpointOptions {
@@ -9,8 +9,8 @@ export interface ModelCheckpointOptions {
   filepath: string;
   /** @defaultValue `'val_loss'` */
   monitor?: string;
-  /** @defaultValue `'auto'` */
-  mode?: Mode;
+  /** `auto`, `min` or `max` (anything else: a warning and `auto`, as in Keras). @defaultValue `'auto'` */
+  mode?: string;
   /** @defaultValue `false` */
   saveBestOnly?: boolean;
   /** @defaultValue `false` */
@@ -21,6 +21,8 @@ export interface ModelCheckpointOptions {
   initialValueThreshold?: number | null;
   /** Compiled metric names, for `auto` mode. @defaultValue `[]` */
   compiledMetrics?: readonly string[];
+  /** > 0 prints Keras's "saving model" / "did not improve" messages to the training log. @defaultValue `0` */
+  verbose?: number;
 }
 
 /**
@@ -42,7 +44,7 @@ export class ModelCheckpoint extends MonitorCallback {
   private currentEpoch = 0;
 
   constructor(opts: ModelCheckpointOptions) {
-    super({ monitor: opts.monitor, mode: opts.mode, baseline: opts.initialValueThreshold ?? null, compiledMetrics: opts.compiledMetrics });
+    super({ monitor: opts.monitor, mode: opts.mode, baseline: opts.initialValueThreshold ?? null, compiledMetrics: opts.compiledMetrics, verbose: opts.verbose });
     this.filepath = opts.filepath;
     this.template = parseTemplate(opts.filepath);
     this.saveBestOnly = opts.saveBestOnly ?? false;
@@ -105,13 +107,23 @@ export class ModelCheckpoint extends MonitorCallback {
   private async saveModel(epoch: number, batch: number | undefined, logs: Logs): Promise<void> {
     const path = this.filePath(epoch, batch, logs);
     let best: { monitor: string; value: number; mode: 'min' | 'max' } | undefined;
+    // Keras `_should_save_model`, message for message.
     if (this.saveBestOnly) {
       const current = logs[this.monitor];
-      if (current !== undefined) {
-        if (!this.isImprovement(current, this.best)) return;
+      if (current === undefined) {
+        this.log.warn(`Can save best model only with ${this.monitor} available.`);
+      } else {
+        const bestStr = this.best === null ? 'None' : fixed5(this.best);
+        if (!this.isImprovement(current, this.best)) {
+          if (this.verbose > 0) this.log.print(`\nEpoch ${epoch + 1}: ${this.monitor} did not improve from ${bestStr}`);
+          return;
+        }
+        if (this.verbose > 0) this.log.print(`\nEpoch ${epoch + 1}: ${this.monitor} improved from ${bestStr} to ${fixed5(current)}, saving model to ${path}`);
         this.best = current;
         best = { monitor: this.monitor, value: current, mode: this.monitorOp ?? 'min' };
       }
+    } else if (this.verbose > 0) {
+      this.log.print(`\nEpoch ${epoch + 1}: saving model to ${path}`);
     }
     await this.model.save({
       path,
@@ -130,4 +142,9 @@ export class ModelCheckpoint extends MonitorCallback {
       ...(best ? { best } : {}),
     });
   }
+}
+
+/** Python `f"{x:.5f}"` of a float. */
+function fixed5(x: number): string {
+  return formatValue({ kind: 'float', value: x }, '.5f');
 }

@@ -1,41 +1,37 @@
 import { KilnError } from '../errors';
 import { Callback } from './callback';
 import { decodeNullableNumber, decodeNumber, encodeNullableNumber, encodeNumber, type JsonValue } from './callback-state';
+import { METRIC_DIRECTIONS } from './metric-directions';
 
 /** `auto` infers the direction from the monitor's name and the compiled metrics. */
 export type Mode = 'auto' | 'min' | 'max';
 
+export { METRIC_DIRECTIONS };
+
 /**
- * Which way each metric Kiln can compile is better, as Keras 3 metric objects declare it
- * (`_direction` 'up' or 'down'). Keys are the names the metrics are logged under.
+ * Keras `MonitorCallback.__init__`: a mode other than auto/min/max falls back to `auto`, with a
+ * warning (monitor_callback.py, `if mode not in ["auto", "min", "max"]: warnings.warn(...)`).
  */
-export const METRIC_DIRECTIONS: Readonly<Record<string, 'up' | 'down'>> = {
-  accuracy: 'up',
-  acc: 'up',
-  binary_accuracy: 'up',
-  categorical_accuracy: 'up',
-  sparse_categorical_accuracy: 'up',
-  precision: 'up',
-  recall: 'up',
-  f1: 'up',
-  f1_score: 'up',
-  auc: 'up',
-  mse: 'down',
-  mae: 'down',
-  mean_squared_error: 'down',
-  mean_absolute_error: 'down',
-  hinge: 'down',
-};
+export function effectiveMode(mode: string | undefined): Mode {
+  return mode === 'min' || mode === 'max' || mode === undefined ? (mode ?? 'auto') : 'auto';
+}
+
+/** Keras's warning text for an unknown mode, or null when the mode is known. */
+export function unknownModeWarning(callbackName: string, mode: string | undefined): string | null {
+  if (mode === undefined || mode === 'auto' || mode === 'min' || mode === 'max') return null;
+  return `${callbackName} mode '${mode}' is unknown, fallback to auto mode.`;
+}
 
 /**
  * Keras 3 `MonitorCallback._set_monitor_op` in `auto` mode: strip one `val_` prefix; `loss` is
- * minimised; otherwise the compiled metric of that name decides. Returns null where Keras raises
- * ("isn't able to automatically determine whether that metric should be maximized or minimized").
+ * minimised; otherwise a compiled metric of that name with a `_direction` decides
+ * ({@link METRIC_DIRECTIONS}). Returns null where Keras raises ("isn't able to automatically
+ * determine whether that metric should be maximized or minimized").
  */
 export function inferMode(monitor: string, compiledMetrics: readonly string[]): 'min' | 'max' | null {
   const name = monitor.startsWith('val_') ? monitor.slice(4) : monitor;
   let op: 'min' | 'max' | null = name === 'loss' ? 'min' : null;
-  if (compiledMetrics.includes(name)) {
+  if (compiledMetrics.includes(name) && Object.hasOwn(METRIC_DIRECTIONS, name)) {
     const dir = METRIC_DIRECTIONS[name];
     if (dir !== undefined) op = dir === 'up' ? 'max' : 'min';
   }
@@ -46,14 +42,16 @@ export function inferMode(monitor: string, compiledMetrics: readonly string[]): 
 export interface MonitorOptions {
   /** @defaultValue `'val_loss'` */
   monitor?: string;
-  /** @defaultValue `'auto'` */
-  mode?: Mode;
+  /** `auto`, `min` or `max`; anything else falls back to `auto` as in Keras. @defaultValue `'auto'` */
+  mode?: string;
   /** Initial best value (Keras `baseline` / `initial_value_threshold`). @defaultValue `null` */
   baseline?: number | null;
-  /** @defaultValue `0` */
+  /** Keras takes its absolute value. @defaultValue `0` */
   minDelta?: number;
   /** Names of the compiled metrics, for `auto` mode. @defaultValue `[]` */
   compiledMetrics?: readonly string[];
+  /** Keras `verbose`: 0 is silent, > 0 prints the callback's messages to the training log. @defaultValue `0` */
+  verbose?: number;
 }
 
 /**
@@ -74,14 +72,17 @@ export class MonitorCallback extends Callback {
   /** Resolved direction; null until set up. */
   monitorOp: 'min' | 'max' | null = null;
   protected readonly compiledMetrics: readonly string[];
+  /** Keras `verbose`. */
+  readonly verbose: number;
 
   constructor(opts: MonitorOptions = {}) {
     super();
     this.monitor = opts.monitor ?? 'val_loss';
-    this.mode = opts.mode ?? 'auto';
+    this.mode = effectiveMode(opts.mode);
     this.best = opts.baseline ?? null;
     this.minDelta = Math.abs(opts.minDelta ?? 0);
     this.compiledMetrics = opts.compiledMetrics ?? [];
+    this.verbose = opts.verbose ?? 0;
   }
 
   /** Resolves the direction of `monitor`; throws where Keras raises. */
@@ -97,11 +98,14 @@ export class MonitorCallback extends Callback {
     return op;
   }
 
-  /** Keras `_set_monitor_op`: direction, signed min_delta, and ±inf as the initial best. */
+  /**
+   * Keras 3.11+ `_set_monitor_op`: the direction and the signed min_delta. The best stays unset
+   * (null) until the first monitored value, which `_is_improvement` always accepts - a NaN first
+   * value included, which then nothing beats. (Keras <= 3.10 started from ±inf here.)
+   */
   protected setMonitorOp(): void {
     this.monitorOp = this.resolveOp(this.monitor);
     if (this.monitorOp === 'min') this.minDelta = -Math.abs(this.minDelta);
-    if (this.best === null) this.best = this.monitorOp === 'min' ? Infinity : -Infinity;
   }
 
   /** The monitor's state (best, direction, signed min_delta) for a subclass's `state()`. */

@@ -1,17 +1,18 @@
 import { int, stateObject, type JsonValue } from './callback-state';
 import type { Logs } from './model-handle';
-import { MonitorCallback, type Mode } from './monitor-callback';
+import { MonitorCallback } from './monitor-callback';
+import { pyFloatRepr } from './python-format';
 
 /** ReduceLROnPlateau options (Keras arguments in camelCase). */
 export interface ReduceLROnPlateauOptions {
   /** @defaultValue `'val_loss'` */
   monitor?: string;
-  /** New rate = rate * factor; must be in (0, 1). @defaultValue `0.1` */
+  /** New rate = max(rate * factor, minLr); must be below 1 (0 sends the rate to minLr). @defaultValue `0.1` */
   factor?: number;
   /** @defaultValue `10` */
   patience?: number;
-  /** @defaultValue `'auto'` */
-  mode?: Mode;
+  /** `auto`, `min` or `max` (anything else: a warning and `auto`, as in Keras). @defaultValue `'auto'` */
+  mode?: string;
   /** @defaultValue `1e-4` */
   minDelta?: number;
   /** @defaultValue `0` */
@@ -20,6 +21,8 @@ export interface ReduceLROnPlateauOptions {
   minLr?: number;
   /** Compiled metric names, for `auto` mode. @defaultValue `[]` */
   compiledMetrics?: readonly string[];
+  /** > 0 prints Keras's "reducing learning rate" message to the training log. @defaultValue `0` */
+  verbose?: number;
 }
 
 /**
@@ -40,9 +43,9 @@ export class ReduceLROnPlateau extends MonitorCallback {
   cooldownCounter = 0;
 
   constructor(opts: ReduceLROnPlateauOptions = {}) {
-    super({ monitor: opts.monitor, mode: opts.mode, minDelta: opts.minDelta ?? 1e-4, compiledMetrics: opts.compiledMetrics });
+    super({ monitor: opts.monitor, mode: opts.mode, minDelta: opts.minDelta ?? 1e-4, compiledMetrics: opts.compiledMetrics, verbose: opts.verbose });
     this.factor = opts.factor ?? 0.1;
-    if (!(this.factor < 1)) throw new RangeError(`ReduceLROnPlateau does not support a factor >= 1.0. Received factor=${this.factor}`);
+    if (!(this.factor < 1)) throw new RangeError(`ReduceLROnPlateau does not support a factor >= 1.0. Received factor=${pyFloatRepr(this.factor)}`);
     this.patience = opts.patience ?? 10;
     this.cooldown = opts.cooldown ?? 0;
     this.minLr = opts.minLr ?? 0;
@@ -73,7 +76,10 @@ export class ReduceLROnPlateau extends MonitorCallback {
     if (this.monitorOp === null) this.setMonitorOp();
     logs.learning_rate = Math.fround(this.model.getLearningRate());
     const current = logs[this.monitor];
-    if (current === undefined) return;
+    if (current === undefined) {
+      this.log.warn(`Learning rate reduction is conditioned on metric \`${this.monitor}\` which is not available. Available metrics are: ${Object.keys(logs).join(',')}.`);
+      return;
+    }
     if (this.inCooldown()) {
       this.cooldownCounter -= 1;
       this.wait = 0;
@@ -86,8 +92,10 @@ export class ReduceLROnPlateau extends MonitorCallback {
       if (this.wait >= this.patience) {
         const oldLr = Math.fround(this.model.getLearningRate());
         if (oldLr > Math.fround(this.minLr)) {
+          // Keras multiplies the float32 rate read back as a Python float: a float64 product.
           const newLr = Math.max(oldLr * this.factor, this.minLr);
           this.model.setLearningRate(newLr);
+          if (this.verbose > 0) this.log.print(`\nEpoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${pyFloatRepr(newLr)}.`);
           this.emit({ type: 'learning_rate_changed', epoch, by: 'ReduceLROnPlateau', from: oldLr, to: Math.fround(newLr) });
           this.cooldownCounter = this.cooldown;
           this.wait = 0;

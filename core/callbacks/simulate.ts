@@ -5,14 +5,21 @@ import { CSVLogger, splitRow } from './csv-logger';
 import { EarlyStopping } from './early-stopping';
 import type { CallbackEvent } from './events';
 import { buildCallbacks } from './from-spec';
+import { METRIC_DIRECTIONS } from './metric-directions';
+import { callbackEntries, callbackSpec } from './registry';
+import type { RemoteMonitorRequest } from './remote-monitor';
+import { TextTrainingLog } from './training-log';
 import type { Logs, ModelHandle, SaveRequest, WeightsSnapshot } from './model-handle';
 import { PyFormatError } from './python-format';
 
 /** Learning rate when neither `compile.optimizer.learningRate` nor a logged `learning_rate` says. */
 const DEFAULT_LEARNING_RATE = 0.001;
 
-/** Metric names Kiln can compile; used to guess `compile.metrics` from a history. */
-const COMPILABLE = ['accuracy', 'precision', 'recall', 'f1', 'auc', 'mse', 'mae'];
+/**
+ * Metric names taken as compiled when the request has no `compile.metrics`: every Keras metric
+ * with a direction, so `auto` resolves for a history that logs one (`binary_crossentropy`, `r2_score`).
+ */
+const COMPILABLE = Object.keys(METRIC_DIRECTIONS);
 
 /**
  * A model made of numbers: its "weights" are the epoch they come from, so snapshots and restores
@@ -158,18 +165,53 @@ function readHistory(req: SchemaSimulateRequest, problems: FieldProblem[]): Logs
   });
 }
 
+/** Reads `batchLogs`: one list of batch logs per simulated epoch, each with finite or wire numbers. */
+function readBatchLogs(raw: unknown, epochsToRun: number, problems: FieldProblem[]): Logs[][] | undefined {
+  if (raw === undefined) return undefined;
+  if (!Array.isArray(raw) || raw.length < epochsToRun) {
+    problems.push({ pointer: '/batchLogs', detail: `must be an array with one list of batch logs per simulated epoch (${epochsToRun})` });
+    return undefined;
+  }
+  return raw.slice(0, epochsToRun).map((epoch, e) => {
+    if (!Array.isArray(epoch) || epoch.length === 0) {
+      problems.push({ pointer: pointer('batchLogs', e), detail: 'must be a non-empty array of batch logs (objects of metric values)' });
+      return [];
+    }
+    return epoch.map((entry, b) => {
+      const logs: Logs = {};
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        problems.push({ pointer: pointer('batchLogs', e, b), detail: 'must be an object of metric values' });
+        return logs;
+      }
+      for (const [k, rawValue] of Object.entries(entry)) {
+        const v = parseValue(rawValue);
+        if (v === undefined) problems.push({ pointer: pointer('batchLogs', e, b, k), detail: "must be a number or one of 'NaN', 'Infinity', '-Infinity'" });
+        else logs[k] = v;
+      }
+      return logs;
+    });
+  });
+}
+
 /**
  * Replays a metric history through a callback configuration with the code the worker runs
- * ({@link buildCallbacks}), over a model made of numbers. Each epoch is one batch whose batch
- * logs are the epoch's training metrics, so TerminateOnNaN stops at the epoch whose loss is
- * NaN/inf and `saveFreq: N` counts epochs as batches. Throws a 400 KilnError naming the field.
+ * ({@link buildCallbacks}), over a model made of numbers, calling the hooks as Keras's fit loop
+ * does (`fit` in the backends' `trainer.py`, e.g. keras/src/backend/tensorflow/trainer.py): `on_train_begin`; per epoch `on_epoch_begin`,
+ * per batch `on_train_batch_begin` / `on_train_batch_end` with a break as soon as
+ * `stop_training` is set, then `on_epoch_end` and a break on `stop_training`; `on_train_end`.
+ *
+ * `history[i]` holds the epoch-end logs of epoch `initialEpoch + i` (Keras's `initial_epoch`).
+ * Batches: `batchLogs[i]` when given, else one batch whose logs are the epoch's training metrics
+ * (so TerminateOnNaN stops at the epoch whose loss is NaN/inf and `saveFreq: N` counts epochs).
+ * A callback that raises (TerminateOnNaN with raiseError) ends the replay with `raised`, and, as in
+ * Keras, neither that epoch's end nor the train end runs. Throws a 400 KilnError naming the field.
  */
 export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSimulateResponse> {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     throw new KilnError('BAD_REQUEST', 'the simulation request must be a JSON object with callbacks and history');
   }
   const problems: FieldProblem[] = [];
-  const known = ['callbacks', 'compile', 'epochs', 'history', 'historyCsv'];
+  const known = ['callbacks', 'compile', 'epochs', 'initialEpoch', 'history', 'historyCsv', 'batchLogs'];
   for (const k of Object.keys(request)) {
     if (!known.includes(k)) problems.push({ pointer: pointer(k), detail: `unknown field '${k}'; remove it or use one of: ${known.join(', ')}` });
   }
@@ -177,17 +219,28 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
   const history = readHistory(request, problems);
   if (problems.length > 0) throw new KilnError('BAD_REQUEST', `${problems[0].pointer}: ${problems[0].detail}`, { errors: problems });
 
-  const epochs = request.epochs ?? history.length;
-  if (!Number.isInteger(epochs) || epochs < 1 || epochs > history.length) {
-    const detail = `must be an integer from 1 to the history's length (${history.length})`;
+  const initialEpoch = request.initialEpoch ?? 0;
+  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) {
+    const detail = 'must be an integer >= 0 (the first epoch the simulated fit runs, 0-based)';
+    throw new KilnError('BAD_REQUEST', `/initialEpoch: ${detail}`, { errors: [{ pointer: '/initialEpoch', detail }] });
+  }
+  const epochs = request.epochs ?? initialEpoch + history.length;
+  if (!Number.isInteger(epochs) || epochs <= initialEpoch || epochs - initialEpoch > history.length) {
+    const detail = `must be an integer from initialEpoch + 1 (${initialEpoch + 1}) to initialEpoch + the history's length (${initialEpoch + history.length})`;
     throw new KilnError('BAD_REQUEST', `/epochs: ${detail}`, { errors: [{ pointer: '/epochs', detail }] });
   }
-  const metricNames = [...new Set(history.slice(0, epochs).flatMap((h) => Object.keys(h)))];
+  const toRun = epochs - initialEpoch;
+  const batchLogs = readBatchLogs((request as { batchLogs?: unknown }).batchLogs, toRun, problems);
+  if (problems.length > 0) throw new KilnError('BAD_REQUEST', `${problems[0].pointer}: ${problems[0].detail}`, { errors: problems });
+
+  const callbacks = request.callbacks;
+  const rateLogged = callbackSpec(callbacks, 'reduceLROnPlateau') !== undefined || callbackSpec(callbacks, 'learningRateScheduler') !== undefined;
+  const metricNames = [...new Set(history.slice(0, toRun).flatMap((h) => Object.keys(h)))];
   const compiledMetrics = request.compile?.metrics
     ?? metricNames.filter((m) => COMPILABLE.includes(m) || (m.startsWith('val_') && COMPILABLE.includes(m.slice(4)))).map((m) => m.replace(/^val_/, ''));
   const uniqueCompiled = [...new Set(compiledMetrics)];
-  const specProblems = checkCallbacks(request.callbacks, {
-    metrics: metricNames.filter((m) => m !== 'learning_rate' || !(request.callbacks?.reduceLROnPlateau || request.callbacks?.learningRateScheduler)),
+  const specProblems = checkCallbacks(callbacks, {
+    metrics: metricNames.filter((m) => m !== 'learning_rate' || !rateLogged),
     epochs,
     compiledMetrics: uniqueCompiled,
   });
@@ -195,9 +248,13 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
 
   const lr0 = request.compile?.optimizer?.learningRate ?? history[0]?.learning_rate ?? DEFAULT_LEARNING_RATE;
   const model = new NumberModel(lr0);
+  const log = new TextTrainingLog();
   let current: CallbackEvent[] = [];
   let csv = '';
-  const list = buildCallbacks(request.callbacks, {
+  // The simulator sends nothing: it returns the requests RemoteMonitor would have made.
+  const remoteRequests: RemoteMonitorRequest[] = [];
+  const list = buildCallbacks(callbacks, {
+    remoteMonitorSender: { send: async (req) => void remoteRequests.push(req) },
     model,
     compiledMetrics: uniqueCompiled,
     initialLearningRate: lr0,
@@ -206,36 +263,50 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
       csv = text;
     },
     emit: (e) => current.push(e),
+    log,
   });
 
   const perEpoch: SchemaSimulateResponse['epochs'] = [];
   const learningRates: number[] = [];
   const epochsRun: number[] = [];
+  let raised: SchemaSimulateResponse['raised'] = null;
   let lastLogs: Logs = {};
   try {
     await list.onTrainBegin();
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = 0; i < toRun; i++) {
+      const epoch = initialEpoch + i;
       current = [];
       model.weightsEpoch = epoch;
       await list.onEpochBegin(epoch);
       learningRates.push(model.getLearningRate());
-      const logs: Logs = { ...history[epoch] };
-      const batchLogs: Logs = {};
-      for (const [k, v] of Object.entries(logs)) if (!k.startsWith('val_') && k !== 'learning_rate') batchLogs[k] = v;
-      await list.onBatchBegin(0, { ...batchLogs });
-      await list.onBatchEnd(0, batchLogs);
+      const logs: Logs = { ...history[i] };
+      const batches = batchLogs?.[i] ?? [trainingMetrics(logs)];
+      let batch = 0;
+      try {
+        for (; batch < batches.length; batch++) {
+          await list.onBatchBegin(batch);
+          await list.onBatchEnd(batch, { ...batches[batch] });
+          if (model.stopTraining) break;
+        }
+      } catch (e) {
+        if (!(e instanceof KilnError && e.code === 'TRAINING_DIVERGED')) throw e;
+        raised = { callback: 'TerminateOnNaN', epoch, batch, message: e.message };
+        perEpoch.push({ epoch, logs: wireLogs(logs), events: current as never[] });
+        break;
+      }
       await list.onEpochEnd(epoch, logs);
       lastLogs = logs;
       epochsRun.push(epoch);
       perEpoch.push({ epoch, logs: wireLogs(logs), events: current as never[] });
       if (model.stopTraining) break;
     }
-    await list.onTrainEnd(lastLogs);
+    if (raised === null) await list.onTrainEnd(lastLogs);
   } catch (e) {
     if (e instanceof PyFormatError) {
-      const detail = `cannot format the filepath at epoch ${perEpoch.length}: ${e.message}`;
-      throw new KilnError('BAD_REQUEST', `/callbacks/modelCheckpoint/filepath: ${detail}`, {
-        errors: [{ pointer: '/callbacks/modelCheckpoint/filepath', detail }],
+      const ptr = callbackEntries(callbacks).find((c) => c.key === 'modelCheckpoint')?.pointer ?? '/callbacks/modelCheckpoint';
+      const detail = `cannot format the filepath at epoch ${initialEpoch + perEpoch.length}: ${e.message}`;
+      throw new KilnError('BAD_REQUEST', `${ptr}/filepath: ${detail}`, {
+        errors: [{ pointer: `${ptr}/filepath`, detail }],
         cause: e,
       });
     }
@@ -252,6 +323,7 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
     lastEpoch: epochsRun.length > 0 ? epochsRun[epochsRun.length - 1] : null,
     stoppedBy: list.stoppedBy,
     stoppedEpoch: list.stoppedEpoch,
+    raised,
     earlyStopping: summary
       ? { bestEpoch: summary.bestEpoch, bestValue: summary.bestValue === null ? null : wire(summary.bestValue), wait: summary.wait, restoredWeightsFromEpoch: summary.restoredWeightsFromEpoch }
       : null,
@@ -259,6 +331,15 @@ export async function simulate(request: SchemaSimulateRequest): Promise<SchemaSi
     checkpoints: model.saves.map((s) => ({ epoch: s.epoch, path: s.path })),
     alerts: allEvents.flatMap((e) => (e.type === 'alert_fired' ? [{ epoch: e.epoch, rule: e.rule }] : [])),
     csv: list.find(CSVLogger) ? csv : '',
+    remoteMonitor: remoteRequests,
+    log: log.text,
     epochs: perEpoch,
   };
+}
+
+/** The default single batch of an epoch: its training metrics (no val_*, no learning_rate). */
+function trainingMetrics(logs: Logs): Logs {
+  const out: Logs = {};
+  for (const [k, v] of Object.entries(logs)) if (!k.startsWith('val_') && k !== 'learning_rate') out[k] = v;
+  return out;
 }

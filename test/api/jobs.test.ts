@@ -41,6 +41,29 @@ describe('POST /v1/jobs', () => {
     assert.equal(view.json().status, 'queued');
   });
 
+  // Keras follows these instead of raising (issue 17): monitor_callback.py `__init__` warns
+  // "<Class> mode '<mode>' is unknown, fallback to auto mode." and takes `abs(min_delta)`;
+  // reduce_lr_on_plateau.py only refuses `factor >= 1.0`.
+  test('accepts what Keras accepts, with its warnings in the 202 and in the job', async () => {
+    const job = validJob();
+    job.callbacks.earlyStopping = { monitor: 'val_accuracy', mode: 'MAX', minDelta: -0.01, patience: 2, verbose: 1 };
+    job.callbacks.reduceLROnPlateau = { factor: 0, patience: 1 };
+    const res = await post(job);
+    assert.equal(res.statusCode, 202, res.body);
+    const expected = [
+      { pointer: '/callbacks/earlyStopping/mode', detail: "EarlyStopping mode 'MAX' is unknown, fallback to auto mode.", source: 'keras' },
+      { pointer: '/callbacks/earlyStopping/minDelta', detail: 'EarlyStopping uses the absolute value of min_delta: 0.01 (Keras does this without a warning).', source: 'kiln' },
+    ];
+    assert.deepEqual(res.json().warnings, expected);
+    const view = await api.app.inject({ method: 'GET', url: `/v1/jobs/${res.json().jobId}`, headers: auth() });
+    assert.deepEqual(view.json().warnings, expected);
+  });
+
+  test('a job without anything to warn about has no warnings', async () => {
+    const res = await post(validJob());
+    assert.deepEqual(res.json().warnings, []);
+  });
+
   test('Idempotency-Key: a retried POST returns the original job; a different body with the same key is a 422', async () => {
     const first = await post(validJob(), { 'idempotency-key': 'k-1' });
     const again = await post(validJob(), { 'idempotency-key': 'k-1' });
@@ -121,6 +144,20 @@ describe('tenancy and auth', () => {
       assertProblem(await api.app.inject({ method, url }), 401, 'UNAUTHENTICATED');
       assertProblem(await api.app.inject({ method, url, headers: { authorization: 'Bearer nope-nope-nope-nope' } }), 401, 'UNAUTHENTICATED');
     }
+  });
+
+  // The contract's `Callbacks` oneOf: the object form and the ordered list both pass validation;
+  // a list entry with two keys fails it (CallbacksList items: maxProperties 1).
+  test('POST /v1/callbacks/simulate takes the ordered form and returns the training log', async () => {
+    const sim = (callbacks: unknown) => api.app.inject({
+      method: 'POST', url: '/v1/callbacks/simulate', headers: { ...auth('acme'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ callbacks, history: [{ loss: 1, val_loss: 1 }, { loss: 1, val_loss: 1 }] }),
+    });
+    const res = await sim([{ csvLogger: {} }, { reduceLROnPlateau: { patience: 0, verbose: 1 } }]);
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().csv.split('\r\n')[0], 'epoch,loss,val_loss');
+    assert.equal(res.json().log, '\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.00010000000474974513.\n');
+    assertProblem(await sim([{ csvLogger: {}, terminateOnNaN: {} }]), 400, 'JOB_SPEC_INVALID');
   });
 
   test('cancel: a queued job becomes cancelled at once; cancelling again is a 409', async () => {

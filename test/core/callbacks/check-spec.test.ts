@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SchemaCallbacksSpec } from '../../../core/api.gen';
@@ -92,4 +94,16 @@ test('checkCallbacks answers a repeated filepath template the same way for each 
     assert.match(checkCallbacks(spec('m-{loss:02d}'), WITH_VAL)[0]?.detail ?? '', /Unknown format code 'd' for object of type 'float'/);
     assert.match(checkCallbacks(spec('m-{epoch'), WITH_VAL)[0]?.detail ?? '', /Single '\{'/);
   }
+});
+
+// Issue 15: the callback shapes exist once, in openapi/openapi.yaml; core/ checks them with the
+// generated copy, which must match the contract.
+test('callbacks-schema.gen.ts is the contract\'s current Callbacks schema', () => {
+  const r = spawnSync(process.execPath, [join(__dirname, '../../../scripts/gen-callbacks-schema.js'), '--check'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('prototype names are unknown fields, not Object\'s members', () => {
+  const problems = checkCallbacks(JSON.parse('{"constructor": {}, "earlyStopping": {"__proto__": 1, "toString": 2}}'), WITH_VAL);
+  assert.deepEqual(problems.map((p) => p.pointer).sort(), ['/callbacks/constructor', '/callbacks/earlyStopping/__proto__', '/callbacks/earlyStopping/toString']);
 });

@@ -31,7 +31,13 @@ const CASES: Array<{ name: string; opts: ModelCheckpointOptions; series: Logs[];
   { name: 'saveBestOnly, auto mode from compiled accuracy', opts: { filepath: 'm{epoch}.keras', monitor: 'val_accuracy', saveBestOnly: true, compiledMetrics: ['accuracy'] }, series: acc(0.5, 0.4, 0.6), saved: [[0, 'm1.keras'], [2, 'm3.keras']] },
   { name: 'a tie is not saved', opts: { filepath: 'm{epoch}.keras', saveBestOnly: true }, series: loss(0.5, 0.5), saved: [[0, 'm1.keras']] },
   { name: 'initialValueThreshold must be beaten first', opts: { filepath: 'm{epoch}.keras', saveBestOnly: true, initialValueThreshold: 0.5 }, series: loss(0.6, 0.4, 0.45, 0.3), saved: [[1, 'm2.keras'], [3, 'm4.keras']] },
-  { name: 'a NaN value is never best', opts: { filepath: 'm{epoch}-{val_loss}.keras', saveBestOnly: true }, series: loss(NaN, 0.5, NaN), saved: [[1, 'm2-0.5.keras']] },
+  { name: 'a later NaN value is never best', opts: { filepath: 'm{epoch}-{val_loss}.keras', saveBestOnly: true }, series: loss(0.6, 0.5, NaN), saved: [[0, 'm1-0.6.keras'], [1, 'm2-0.5.keras']] },
+  // Keras 3.11+ monitor_callback.py `_is_improvement`: True against an unset best, so a NaN first
+  // value is saved and becomes the best, which nothing beats (issue 17's example).
+  { name: 'a NaN first value is saved and never beaten (Keras 3.11+)', opts: { filepath: 'm{epoch}.keras', saveBestOnly: true }, series: loss(NaN, 0.5, 0.4), saved: [[0, 'm1.keras']] },
+  // initial_value_threshold is MonitorCallback's `baseline`: the first value must beat it; a NaN
+  // threshold is never beaten.
+  { name: 'a NaN initialValueThreshold is never beaten', opts: { filepath: 'm{epoch}.keras', saveBestOnly: true, initialValueThreshold: NaN }, series: loss(0.5, 0.4), saved: [] },
   { name: 'a missing monitor saves anyway (Keras warns and saves)', opts: { filepath: 'm{epoch}.keras', monitor: 'loss', mode: 'min', saveBestOnly: true }, series: loss(0.5, 0.6), saved: [[0, 'm1.keras'], [1, 'm2.keras']] },
   { name: 'python rounding in names: half-even on the binary value', opts: { filepath: '{val_loss:.2f}_{val_loss:.1f}.keras' }, series: loss(0.125, 0.375, 2.675), saved: [[0, '0.12_0.1.keras'], [1, '0.38_0.4.keras'], [2, '2.67_2.7.keras']] },
 ];

@@ -42,7 +42,11 @@ const CASES: Array<{ name: string; opts: ReduceLROnPlateauOptions; series: Array
   { name: 'minLr clamp, then no further cut at the floor', opts: { patience: 0, minLr: 0.05 }, series: [1, 1, 1], lr: f32(0.05), cuts: [1] },
   { name: 'improvements reset wait', opts: { patience: 1, minDelta: 0 }, series: [1, 0.9, 0.8, 0.8, 0.7], lr: f32(f32(0.1) * 0.1), cuts: [3] },
   { name: 'a NaN value is no improvement', opts: { patience: 1, minDelta: 0 }, series: [1, NaN], lr: f32(f32(0.1) * 0.1), cuts: [1] },
-  { name: 'NaN first value: best stays inf, wait grows', opts: { patience: 1, minDelta: 0 }, series: [NaN, NaN], lr: f32(f32(f32(0.1) * 0.1) * 0.1), cuts: [0, 1] },
+  // Keras 3.11+ monitor_callback.py: `_set_monitor_op` leaves `best` unset and `_is_improvement`
+  // returns True when `reference_value is None`, so a NaN first value becomes the best and no
+  // later value (every comparison with NaN is false) beats it.
+  { name: 'NaN first value becomes the best (Keras 3.11+)', opts: { patience: 1, minDelta: 0 }, series: [NaN, NaN], lr: f32(f32(0.1) * 0.1), cuts: [1] },
+  { name: 'issue 17: [NaN, 0.5, 0.4, 0.3], patience 1, factor 0.5', opts: { patience: 1, factor: 0.5 }, series: [NaN, 0.5, 0.4, 0.3], lr: f32(f32(f32(f32(0.1) * 0.5) * 0.5) * 0.5), cuts: [1, 2, 3] },
   { name: 'missing monitor: no decision, rate still logged', opts: { patience: 0 }, series: [{ loss: 1 }, { loss: 1 }], lr: f32(0.1), cuts: [], logged: [f32(0.1), f32(0.1)] },
   { name: 'max mode on an accuracy', opts: { patience: 0, monitor: 'val_accuracy', compiledMetrics: ['accuracy'] }, series: [{ val_accuracy: 0.5 }, { val_accuracy: 0.50005 }, { val_accuracy: 0.6 }], lr: f32(0.01), cuts: [1] },
 ];

@@ -134,3 +134,124 @@ for (const c of BAD) {
     });
   });
 }
+
+// Issue 17's two replays, pinned to Keras 3.11+ monitor_callback.py (`_is_improvement` returns True
+// when there is no reference yet; `_set_monitor_op` no longer starts the best at ±inf).
+test('issue 17: ReduceLROnPlateau on [NaN, 0.5, 0.4, 0.3] gives rates [1, 1, 0.5, 0.25]', async () => {
+  const r = await simulate({
+    callbacks: { reduceLROnPlateau: { patience: 1, factor: 0.5 } },
+    compile: { optimizer: { learningRate: 1 } },
+    history: [{ loss: 1, val_loss: 'NaN' }, { loss: 1, val_loss: 0.5 }, { loss: 1, val_loss: 0.4 }, { loss: 1, val_loss: 0.3 }],
+  });
+  assert.deepEqual(r.learningRates, [1, 1, 0.5, 0.25]);
+});
+
+test('issue 17: ModelCheckpoint(saveBestOnly) on [NaN, 0.5, 0.4] saves at epoch 0 only', async () => {
+  const r = await simulate({
+    callbacks: { modelCheckpoint: { filepath: 'best', saveBestOnly: true } },
+    history: [{ loss: 1, val_loss: 'NaN' }, { loss: 1, val_loss: 0.5 }, { loss: 1, val_loss: 0.4 }],
+  });
+  assert.deepEqual(r.checkpoints, [{ epoch: 0, path: 'best' }]);
+});
+
+// Keras's fit loop (keras/src/backend/tensorflow/trainer.py `fit`): `for epoch in
+// range(initial_epoch, epochs)`, the hooks get the absolute 0-based epoch.
+test('initialEpoch: history[i] is epoch initialEpoch + i; templates and events use the absolute epoch', async () => {
+  const r = await simulate({
+    callbacks: { modelCheckpoint: { filepath: 'e{epoch:02d}' }, csvLogger: {} },
+    initialEpoch: 5,
+    history: [{ loss: 0.5 }, { loss: 0.4 }],
+  });
+  assert.deepEqual(r.epochsRun, [5, 6]);
+  assert.deepEqual(r.checkpoints, [{ epoch: 5, path: 'e06' }, { epoch: 6, path: 'e07' }]);
+  assert.equal(r.csv, 'epoch,loss,val_loss\r\n5,0.5,NA\r\n6,0.4,NA\r\n');
+});
+
+test('initialEpoch: epochs beyond initialEpoch + the history is refused with a pointer', async () => {
+  await assert.rejects(simulate({ callbacks: {}, initialEpoch: 2, epochs: 5, history: [{ loss: 1 }] }), (e: any) => e.errors[0]?.pointer === '/epochs');
+});
+
+// terminate_on_nan.py checks every batch (`on_batch_end`); the fit loop breaks out of the batch
+// loop on `stop_training` and still calls `on_epoch_end` for that epoch.
+test('batchLogs: TerminateOnNaN stops at the NaN batch, the rest of the epoch is skipped, the epoch still ends', async () => {
+  const r = await simulate({
+    callbacks: { terminateOnNaN: {}, modelCheckpoint: { filepath: 'b{epoch}-{batch}', saveFreq: 1 } },
+    history: [{ loss: 1 }, { loss: 2 }],
+    batchLogs: [[{ loss: 1 }, { loss: 1 }], [{ loss: 1 }, { loss: 'NaN' }, { loss: 1 }]],
+  });
+  assert.equal(r.stoppedBy, 'TerminateOnNaN');
+  assert.deepEqual(r.epochsRun, [0, 1]);
+  // saveFreq 1 saves after each batch that ran: 2 in epoch 0, 2 in epoch 1 (the third never ran).
+  assert.deepEqual(r.checkpoints.map((c) => c.path), ['b1-1', 'b1-2', 'b2-1', 'b2-2']);
+  assert.equal(r.log, 'Batch 1: Invalid loss, terminating training\n');
+});
+
+// raise_error=True: RuntimeError from on_batch_end, so neither on_epoch_end nor on_train_end runs.
+test('batchLogs: TerminateOnNaN raiseError ends the replay at once with Keras\'s message', async () => {
+  const r = await simulate({
+    callbacks: { terminateOnNaN: { raiseError: true }, csvLogger: {} },
+    history: [{ loss: 1 }, { loss: 2 }],
+    batchLogs: [[{ loss: 1 }], [{ loss: 'Infinity' }]],
+  });
+  assert.deepEqual(r.raised, { callback: 'TerminateOnNaN', epoch: 1, batch: 0, message: 'NaN or Inf loss encountered at batch 0. Loss value: inf. Terminating training immediately.' });
+  assert.deepEqual(r.epochsRun, [0]);
+  assert.equal(r.csv, 'epoch,loss,val_loss\r\n0,1.0,NA\r\n');
+});
+
+// Keras's CallbackList runs callbacks in list order; CSVLogger fixes its columns from the first
+// epoch's logs (csv_logger.py `self.keys = sorted(logs.keys())`), so one listed before
+// ReduceLROnPlateau never sees `learning_rate`.
+test('ordered form: a CSVLogger listed before ReduceLROnPlateau has no learning_rate column', async () => {
+  const history = [{ loss: 1, val_loss: 1 }, { loss: 1, val_loss: 1 }];
+  const before = await simulate({ callbacks: [{ csvLogger: {} }, { reduceLROnPlateau: { patience: 0 } }], history });
+  assert.equal(before.csv.split('\r\n')[0], 'epoch,loss,val_loss');
+  const after = await simulate({ callbacks: [{ reduceLROnPlateau: { patience: 0 } }, { csvLogger: {} }], history });
+  assert.equal(after.csv.split('\r\n')[0], 'epoch,learning_rate,loss,val_loss');
+  // The object form keeps the fixed order: the rate setters first.
+  const object = await simulate({ callbacks: { csvLogger: {}, reduceLROnPlateau: { patience: 0 } }, history });
+  assert.equal(object.csv, after.csv);
+});
+
+test('ordered form: an entry with two callbacks, or a repeated callback, is refused with a pointer', async () => {
+  for (const [callbacks, ptr] of [
+    [[{ csvLogger: {}, terminateOnNaN: {} }], '/callbacks/0'],
+    [[{ csvLogger: {} }, { csvLogger: {} }], '/callbacks/1/csvLogger'],
+    [[{ earlyStopping: { paitence: 1 } }], '/callbacks/0/earlyStopping/paitence'],
+  ] as const) {
+    await assert.rejects(simulate({ callbacks: callbacks as never, history: [{ loss: 1, val_loss: 1 }] }), (e: any) => {
+      assert.ok(e.errors.some((p: any) => p.pointer === ptr), JSON.stringify(e.errors));
+      return true;
+    });
+  }
+});
+
+// monitor_callback.py __init__: an unknown mode warns and falls back to auto; `abs(min_delta)`.
+test('mode "MAX" falls back to auto with Keras\'s warning at the head of the log', async () => {
+  const r = await simulate({
+    callbacks: { earlyStopping: { monitor: 'val_loss', mode: 'MAX', minDelta: -0.5, patience: 0, verbose: 1 } },
+    history: [{ loss: 1, val_loss: 1 }, { loss: 1, val_loss: 0.6 }, { loss: 1, val_loss: 0.2 }],
+  });
+  // auto on val_loss is min; |minDelta| = 0.5: 0.6 does not improve on 1 by 0.5, so it stops at epoch 1.
+  assert.equal(r.stoppedEpoch, 1);
+  assert.equal(r.log, "UserWarning: EarlyStopping mode 'MAX' is unknown, fallback to auto mode.\nEpoch 2: early stopping\n");
+});
+
+// keras/src/metrics: BinaryCrossentropy._direction = "down", R2Score._direction = "up".
+test('auto resolves every metric with a Keras _direction (binary_crossentropy down, r2_score up)', async () => {
+  const down = await simulate({ callbacks: { earlyStopping: { monitor: 'val_binary_crossentropy', patience: 0 } }, history: [{ loss: 1, val_binary_crossentropy: 0.5 }, { loss: 1, val_binary_crossentropy: 0.6 }, { loss: 1, val_binary_crossentropy: 0.4 }] });
+  assert.equal(down.stoppedEpoch, 1);
+  const up = await simulate({ callbacks: { earlyStopping: { monitor: 'val_r2_score', patience: 0 } }, history: [{ loss: 1, val_r2_score: 0.5 }, { loss: 1, val_r2_score: 0.6 }, { loss: 1, val_r2_score: 0.4 }] });
+  assert.equal(up.stoppedEpoch, 2);
+  // KLDivergence sets no _direction: Keras raises, Kiln refuses at submission.
+  await assert.rejects(simulate({ callbacks: { earlyStopping: { monitor: 'val_kl_divergence' } }, compile: { metrics: ['kl_divergence'] }, history: [{ loss: 1, val_kl_divergence: 1 }] }), /mode 'auto' cannot tell/);
+});
+
+test('ReduceLROnPlateau factor 0 is accepted: the first cut goes to minLr (reduce_lr_on_plateau.py refuses only factor >= 1.0)', async () => {
+  const r = await simulate({
+    callbacks: { reduceLROnPlateau: { factor: 0, patience: 0, minLr: 0.001, verbose: 1 } },
+    compile: { optimizer: { learningRate: 0.1 } },
+    history: [{ loss: 1, val_loss: 1 }, { loss: 1, val_loss: 1 }, { loss: 1, val_loss: 1 }],
+  });
+  assert.deepEqual(r.learningRates, [Math.fround(0.1), Math.fround(0.1), Math.fround(0.001)]);
+  assert.equal(r.log, '\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.001.\n');
+});
