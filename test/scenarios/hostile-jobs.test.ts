@@ -46,7 +46,11 @@ describe('hostile jobs hurt only themselves', () => {
   before(async () => {
     stack = await startStack({ name: 'hostile', env: ENV });
   });
-  after(async () => stack?.close());
+  after(async () => {
+    await stack?.close();
+    // Hygiene should an assertion fail: no training process of this test outlives it.
+    for (const pid of sandboxChildren(process.pid)) process.kill(pid, 'SIGKILL');
+  });
 
   test('a job whose checkpoint upload fails (ENAMETOOLONG) does not fail the next tenant\'s job', async () => {
     // A path segment no file system takes. Admission may refuse it outright (then there is no bad
@@ -99,10 +103,11 @@ describe('training processes die with their worker', () => {
     // put the stack's settings in this process's environment.
     const worker = spawn(process.execPath, ['--openssl-legacy-provider', join(__dirname, '../../dist/worker/main.js')], { env: process.env, stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = once(worker, 'exit');
+    let children: number[] = [];
     try {
       const stuck = await submit(stack, job({ tags: { stall: '0' } }));
       await firstEpoch(stack, stuck.jobId);
-      const children = sandboxChildren(worker.pid!);
+      children = sandboxChildren(worker.pid!);
       assert.ok(children.length >= 1, 'the worker runs the job in a child process');
       worker.kill('SIGKILL');
       await exited;
@@ -112,6 +117,8 @@ describe('training processes die with their worker', () => {
       assert.deepEqual(children.filter(alive), [], 'no training process outlived its worker');
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+      // Hygiene should the assertion fail: kill what survived.
+      for (const pid of children.filter(alive)) process.kill(pid, 'SIGKILL');
     }
   });
 });
