@@ -88,6 +88,13 @@ describe('hostile jobs hurt only themselves', () => {
     assert.equal(view.status, 'cancelled');
     assert.equal(view.stopReason, 'cancelled');
     assert.equal(view.progress.epoch, 0);
+    // The run says so too, although its process could not write it (the worker records it as the job ends).
+    for (let i = 0; ; i++) {
+      const run = (await (await fetch(`${stack.base}/v1/runs/${view.runId}`, { headers: stack.auth() })).json()) as any;
+      if (run.status === 'cancelled') break;
+      assert.ok(i < 100, `run.json says ${run.status}, not cancelled`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 });
 
