@@ -192,7 +192,8 @@ function verdictError(v: Exclude<Verdict, { kind: 'cancelled' }>, limits: Proces
       if (v.exit.heapExhausted) {
         return new KilnError('RESOURCE_EXHAUSTED', `the training process ran out of JavaScript heap (its share of the ${mib(limits.memoryBytes)} KILN_WORKER_MEMORY_BYTES ceiling); use a smaller model, batchSize or dataset`);
       }
-      return new KilnError('WORKER_CRASHED', `the training process died (exit code ${v.exit.code}, signal ${v.exit.signal})`);
+      // Retried: a process killed from outside (a lost node, the kernel's OOM killer) is not the job's doing, once.
+      return new KilnError('WORKER_CRASHED', `the training process died (exit code ${v.exit.code}, signal ${v.exit.signal}); if it died on every attempt, the job may need more memory or a smaller model/batch`);
   }
 }
 
