@@ -158,7 +158,11 @@ async function forkTrainingProcess(processorFile: string, execArgv: string[]): P
     if (/JavaScript heap out of memory|Reached heap limit/.test(chunk.toString())) heapExhausted = true;
   });
   try {
-    await init;
+    // BullMQ's init never settles for a child that dies before it has loaded the processor (it
+    // drops its own listeners on exit): the exit decides then.
+    await Promise.race([init, exited.then((e) => {
+      throw new Error(`the training process exited while starting (exit code ${e.code}, signal ${e.signal})`);
+    })]);
   } catch (err) {
     proc.kill('SIGKILL');
     throw err;
