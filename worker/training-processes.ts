@@ -132,6 +132,8 @@ export class TrainingProcesses<P extends TrainingProcess> {
         verdict,
       ]);
       if ('value' in outcome) return outcome.value;
+      // The job ends only once its killed process is gone (SIGKILL cannot be refused), so it frees its core first.
+      await proc.exited;
       if (outcome.kind === 'cancelled') return job.cancelledResult();
       throw toJobFailure(verdictError(outcome, this.limits));
     } finally {
