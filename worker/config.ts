@@ -3,6 +3,7 @@ import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } fro
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
 import type { TenantLimit } from '../core/tenant-limits';
+import { DEFAULT_WORKER_MEMORY_BYTES } from '../core/model-cost';
 import { DEFAULT_DELIVERY_SCHEDULE_MS, parseDeliverySchedule } from '../core/webhook-contract';
 
 export interface WorkerConfig {
@@ -46,7 +47,7 @@ export interface WorkerConfig {
    * Memory ceiling of one training process in bytes (KILN_WORKER_MEMORY_BYTES; the API's admission
    * check uses the same variable and default). The V8 heap gets 3/4 of it (--max-old-space-size);
    * the whole process (V8 heap, wasm heap, tensor buffers, native memory) is held to all of it by
-   * the parent sampling its resident set. A job past it fails once as RESOURCE_EXHAUSTED.
+   * the parent sampling its resident set. A job past it fails once as RESOURCE_EXHAUSTED. 0: no ceiling.
    * @defaultValue 2147483648 (2 GiB)
    */
   workerMemoryBytes: number;
@@ -70,9 +71,6 @@ export interface WorkerConfig {
   testStallTag: string | null;
 }
 
-/** Default of KILN_WORKER_MEMORY_BYTES (worker and API admission): 2 GiB. */
-export const DEFAULT_WORKER_MEMORY_BYTES = 2 * 1024 * 1024 * 1024;
-
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
 export function loadConfig(env: Record<string, string | undefined>): WorkerConfig {
   const p = new ConfigProblems();
@@ -95,7 +93,8 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
     datasetMemoryBytes: p.int(env, 'KILN_DATASET_MEMORY_BYTES', 512 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     testCrashTag: env.KILN_TEST_CRASH_TAG || null,
-    workerMemoryBytes: p.int(env, 'KILN_WORKER_MEMORY_BYTES', DEFAULT_WORKER_MEMORY_BYTES, 64 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    // 0 = no ceiling, as for the API's admission check.
+    workerMemoryBytes: p.int(env, 'KILN_WORKER_MEMORY_BYTES', DEFAULT_WORKER_MEMORY_BYTES, 0, Number.MAX_SAFE_INTEGER),
     stallTimeoutSeconds: p.int(env, 'KILN_STALL_TIMEOUT_SECONDS', 300, 1, 86400),
     cancelGraceSeconds: p.int(env, 'KILN_CANCEL_GRACE_SECONDS', 15, 0, 3600),
     testStallTag: env.KILN_TEST_STALL_TAG || null,

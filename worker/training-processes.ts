@@ -42,7 +42,7 @@ export interface TrainingProcess {
 
 /** Limits every job's process is held to. */
 export interface ProcessLimits {
-  /** Resident-set ceiling in bytes (KILN_WORKER_MEMORY_BYTES). */
+  /** Resident-set ceiling in bytes (KILN_WORKER_MEMORY_BYTES); 0 = none. */
   memoryBytes: number;
   /** Milliseconds without a progress signal before the process is killed (KILN_STALL_TIMEOUT_SECONDS). */
   stallTimeoutMs: number;
@@ -113,7 +113,7 @@ export class TrainingProcesses<P extends TrainingProcess> {
     timer = setInterval(() => {
       const now = Date.now();
       const rss = residentBytes(proc.pid);
-      if (rss !== null && rss > this.limits.memoryBytes) return condemn({ kind: 'memory', rss });
+      if (rss !== null && this.limits.memoryBytes > 0 && rss > this.limits.memoryBytes) return condemn({ kind: 'memory', rss });
       if (job.cancelled()) {
         cancelledAt ??= now;
         if (now - cancelledAt >= this.limits.cancelGraceMs) return condemn({ kind: 'cancelled' });

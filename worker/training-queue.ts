@@ -49,7 +49,9 @@ export const TRAINING_MAX_STALLED = TRAINING_ATTEMPTS - 1;
 
 /** The worker side of the training queue: the only worker module that imports BullMQ. */
 export function createTrainingWorker(opts: TrainingWorkerOptions, events: TrainingWorkerEvents) {
-  const execArgv = [...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')), `--max-old-space-size=${heapLimitMiB(opts.limits.memoryBytes)}`];
+  const execArgv = opts.limits.memoryBytes > 0
+    ? [...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')), `--max-old-space-size=${heapLimitMiB(opts.limits.memoryBytes)}`]
+    : process.execArgv;
   const processes = new TrainingProcesses(() => forkTrainingProcess(opts.processorFile, execArgv), opts.limits);
   // The processor runs here, in the parent: it hands each job to a process of its own and supervises it.
   const processor = async (job: Job<TrainingJobData, TrainingResult>, token?: string): Promise<TrainingResult> => {

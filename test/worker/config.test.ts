@@ -17,7 +17,8 @@ test('job isolation limits: memory ceiling 2 GiB, stall timeout 300 s, cancel gr
   assert.equal(config.testStallTag, null);
   const set = loadConfig({ KILN_WORKER_MEMORY_BYTES: '268435456', KILN_STALL_TIMEOUT_SECONDS: '5', KILN_CANCEL_GRACE_SECONDS: '0' });
   assert.deepEqual([set.workerMemoryBytes, set.stallTimeoutSeconds, set.cancelGraceSeconds], [256 * 1024 * 1024, 5, 0]);
-  assert.throws(() => loadConfig({ KILN_WORKER_MEMORY_BYTES: '1000' }), /KILN_WORKER_MEMORY_BYTES: must be an integer from 67108864/);
+  assert.equal(loadConfig({ KILN_WORKER_MEMORY_BYTES: '0' }).workerMemoryBytes, 0, '0 = no ceiling, as for admission');
+  assert.throws(() => loadConfig({ KILN_WORKER_MEMORY_BYTES: '-1' }), /KILN_WORKER_MEMORY_BYTES/);
   assert.throws(() => loadConfig({ KILN_STALL_TIMEOUT_SECONDS: '0' }), /KILN_STALL_TIMEOUT_SECONDS/);
 });
 
