@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'MODEL_INVALID'
   | 'MODEL_NOT_EXPORTABLE'
   | 'TRAINING_DIVERGED'
+  | 'TRAINING_STALLED'
+  | 'RESOURCE_EXHAUSTED'
   | 'QUEUE_UNAVAILABLE'
   | 'SERVICE_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
@@ -58,6 +60,10 @@ export const ERROR_CODES: { readonly [C in ErrorCode]: CodeInfo } = {
   MODEL_INVALID: { status: 400, title: 'Model cannot be built', retryable: false },
   MODEL_NOT_EXPORTABLE: { status: 409, title: 'Model cannot be exported in that format', retryable: false },
   TRAINING_DIVERGED: { status: 422, title: 'Training diverged', retryable: false },
+  // A job whose training process made no progress, or outgrew the worker's memory ceiling, would do
+  // the same on every attempt: it fails once.
+  TRAINING_STALLED: { status: 422, title: 'Training made no progress', retryable: false },
+  RESOURCE_EXHAUSTED: { status: 422, title: 'Job exceeded the worker memory ceiling', retryable: false },
   QUEUE_UNAVAILABLE: { status: 503, title: 'Queue unavailable', retryable: true },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable', retryable: true },
   STORE_UNAVAILABLE: { status: 503, title: 'Artifact store unavailable', retryable: true },

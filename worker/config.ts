@@ -3,6 +3,7 @@ import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } fro
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
 import type { TenantLimit } from '../core/tenant-limits';
+import { DEFAULT_WORKER_MEMORY_BYTES } from '../core/model-cost';
 import { DEFAULT_DELIVERY_SCHEDULE_MS, parseDeliverySchedule } from '../core/webhook-contract';
 
 export interface WorkerConfig {
@@ -42,6 +43,32 @@ export interface WorkerConfig {
    * exercise crash recovery and poison-job handling. Unset in production.
    */
   testCrashTag: string | null;
+  /**
+   * Memory ceiling of one training process in bytes (KILN_WORKER_MEMORY_BYTES; the API's admission
+   * check uses the same variable and default). The V8 heap gets 3/4 of it (--max-old-space-size);
+   * the whole process (V8 heap, wasm heap, tensor buffers, native memory) is held to all of it by
+   * the parent sampling its resident set. A job past it fails once as RESOURCE_EXHAUSTED. 0: no ceiling.
+   * @defaultValue 2147483648 (2 GiB)
+   */
+  workerMemoryBytes: number;
+  /**
+   * Seconds a training process may go without progress (a batch or epoch end, or the dataset and
+   * model being ready) before the parent kills it and fails the job once as TRAINING_STALLED
+   * (KILN_STALL_TIMEOUT_SECONDS). @defaultValue 300
+   */
+  stallTimeoutSeconds: number;
+  /**
+   * Seconds a cancelled job has to stop by itself (it normally does at its next batch) before the
+   * parent kills its training process and ends it cancelled (KILN_CANCEL_GRACE_SECONDS).
+   * @defaultValue 15
+   */
+  cancelGraceSeconds: number;
+  /**
+   * Test-only (KILN_TEST_STALL_TAG): a job tagged with this name spins its training thread
+   * synchronously forever at the end of the epoch the tag's value names (the same `"3"` / `"3@1"`
+   * syntax as KILN_TEST_CRASH_TAG), as a job with a cyclic model would. Unset in production.
+   */
+  testStallTag: string | null;
 }
 
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
@@ -66,6 +93,11 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
     datasetMemoryBytes: p.int(env, 'KILN_DATASET_MEMORY_BYTES', 512 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     testCrashTag: env.KILN_TEST_CRASH_TAG || null,
+    // 0 = no ceiling, as for the API's admission check.
+    workerMemoryBytes: p.int(env, 'KILN_WORKER_MEMORY_BYTES', DEFAULT_WORKER_MEMORY_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    stallTimeoutSeconds: p.int(env, 'KILN_STALL_TIMEOUT_SECONDS', 300, 1, 86400),
+    cancelGraceSeconds: p.int(env, 'KILN_CANCEL_GRACE_SECONDS', 15, 0, 3600),
+    testStallTag: env.KILN_TEST_STALL_TAG || null,
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
     p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);

@@ -16,6 +16,8 @@ export class JobEvents {
   ) {}
 
   async completed(data: TrainingJobData, result: TrainingResult): Promise<void> {
+    // A cancelled job whose process was killed after the grace period (stuck) could not say so itself.
+    if (result.status === 'cancelled') await this.recordEnd(data, { status: 'cancelled', stopReason: 'cancelled' }, (run) => run.status !== 'cancelled');
     await this.notifier.notify(data, result.status === 'cancelled' ? 'job.cancelled' : 'job.succeeded', {
       status: result.status,
       stopReason: result.stopReason,
@@ -30,17 +32,23 @@ export class JobEvents {
 
   async failed(data: TrainingJobData, reason: string, attempts: number): Promise<void> {
     const error = parseFailure(reason);
+    await this.recordEnd(data, { status: 'failed', stopReason: 'error', error, attempts });
+    await this.notifier.notify(data, 'job.failed', { status: 'failed', stopReason: 'error', error, attempts, finishedAt: new Date().toISOString() });
+  }
+
+  /** Records how the job ended in its run manifest (writing a minimal one if the run never wrote it), when `needed` says so. */
+  private async recordEnd(data: TrainingJobData, fields: Record<string, unknown>, needed: (run: Record<string, unknown>) => boolean = () => true): Promise<void> {
     const key = runManifestKey(data.tenant, data.runId);
     try {
       const existing = await this.store.get(key);
       const run = existing ? JSON.parse(existing.toString('utf8')) : {
         runId: data.runId, jobId: data.jobId, spec: data.spec, history: [], best: null, artifacts: [], backend: null, createdAt: data.createdAt,
       };
-      Object.assign(run, { status: 'failed', stopReason: 'error', error, attempts, updatedAt: new Date().toISOString() });
+      if (!needed(run)) return;
+      Object.assign(run, fields, { updatedAt: new Date().toISOString() });
       await this.store.put(key, JSON.stringify(run), { contentType: 'application/json' });
     } catch (err) {
-      this.log('could not record the failure in run.json', { jobId: data.jobId, err: (err as Error).message });
+      this.log(`could not record the ${String(fields.status)} job in run.json`, { jobId: data.jobId, err: (err as Error).message });
     }
-    await this.notifier.notify(data, 'job.failed', { status: 'failed', stopReason: 'error', error, attempts, finishedAt: new Date().toISOString() });
   }
 }

@@ -14,6 +14,8 @@ import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/deliv
 import { JobNotifier } from './webhooks/job-notifier';
 import { recordInterruption } from './interruptions';
 import { WorkerMetrics, workerId } from './worker-metrics';
+import { acquireTenantSlot } from './tenant-slots';
+import { CancelSignal } from './training/cancel-signal';
 
 
 /** Starts a worker; resolves to a function that stops it (waiting for running jobs up to the grace period). */
@@ -43,6 +45,13 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
     concurrency: config.concurrency,
     lockDurationMs: config.lockDurationMs,
     queueName: opts.queueName,
+    limits: {
+      memoryBytes: config.workerMemoryBytes,
+      stallTimeoutMs: config.stallTimeoutSeconds * 1000,
+      cancelGraceMs: config.cancelGraceSeconds * 1000,
+    },
+    admit: (data) => acquireTenantSlot(connection, config.queuePrefix, config.tenantMaxRunning, data.tenant, data.jobId),
+    watchCancel: (jobId) => CancelSignal.watch(config.redisUrl, config.queuePrefix, jobId),
   }, {
     onCompleted: (job, result) => {
       log('info', 'job finished', { jobId: job.data.jobId, status: result.status, stopReason: result.stopReason });
@@ -54,8 +63,8 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
       if (final && job.data) void events.failed(job.data, error.message, job.attemptsMade);
       if (final) void metrics.jobFinished('failed');
       if (!final && job.data) {
-        // The child died under the job (BullMQ's "Unexpected exit code"), or a retryable fault ended it.
-        const lost = /^Unexpected exit code/.test(error.message);
+        // The job's process died under it (killed from outside, a native crash), or a retryable fault ended it.
+        const lost = /^WORKER_CRASHED: /.test(error.message);
         void recordInterruption(connection, config.queuePrefix, job.data.jobId, {
           attempt: job.attemptsStarted || job.attemptsMade,
           at: new Date().toISOString(),
@@ -86,7 +95,7 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
       if (asked > 0) log('info', 'asked running jobs to back up and hand back', { jobs: asked });
       if ((await Promise.race([closed, grace])) === 'timeout') {
         // close() is already under way, so close(true) would only wait for it: go on without it.
-        // When the process exits its children go too; their jobs stall and resume from their last backup.
+        // Their processes are killed below; their jobs stall and resume from their last backup.
         log('warn', 'grace period over; stopping with jobs still running (they resume from their last backup)');
         void worker.close(true);
       }
@@ -95,6 +104,10 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
       await sender.close();
       await store.close?.();
       connection.disconnect();
+      // Last, once nothing can record a failure any more: a job still running stalls and resumes
+      // elsewhere from its backup instead of spending an attempt. No training process outlives its
+      // worker, not even one stuck in a synchronous loop that ignores SIGTERM.
+      await worker.killProcesses();
     },
     isRunning: () => worker.isRunning(),
   };

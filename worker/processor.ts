@@ -1,25 +1,31 @@
 /**
- * The sandboxed child: BullMQ runs each training job here, in a process of its own, so a long epoch
- * never blocks the parent's lock renewals. The process is reused across jobs: everything a job
- * allocates is released before it returns.
+ * The training process: each job runs here, in a process of its own that the worker parent forked
+ * ahead of time (worker/training-processes.ts), so a long epoch never blocks the parent's lock
+ * renewals and nothing one job leaves behind reaches another. The process warms up (config,
+ * backend, connections) as soon as it is loaded, runs one job and exits.
  */
-import { formatFailure, isKilnError, KilnError } from '../core/errors';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker as Thread } from 'node:worker_threads';
+import { KilnError } from '../core/errors';
 import type { Backend, TrainingJobData, TrainingProgress, TrainingResult } from '../core/queue-contract';
 import { createStore } from '../store/create-store';
 import type { ArtifactStore } from '../store/artifact-store';
 import { Redis } from 'ioredis';
 import { loadConfig, type WorkerConfig } from './config';
-import { createLog } from './log';
+import { createLog, type Log } from './log';
 import { QueueWebhookSender } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
 import { selectBackend } from './tfjs/backend';
 import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
 import { HandBack, runTraining } from './training/run-training';
-import { acquireTenantSlot } from './tenant-slots';
 import { readInterruptions, recordInterruption } from './interruptions';
 import { MeteredStore } from './metered-store';
 import { WorkerMetrics, workerId } from './worker-metrics';
+import { QueueErrorName, queueError, toJobFailure } from './queue-errors';
+import { PROGRESS_SIGNAL } from './training-processes';
 
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
@@ -29,7 +35,6 @@ interface SandboxJob {
   attemptsStarted?: number;
   updateProgress(progress: TrainingProgress): Promise<void>;
   log(row: string): void;
-  moveToDelayed(timestamp: number, token?: string): Promise<void>;
   moveToWait(token?: string): Promise<void>;
 }
 
@@ -43,6 +48,8 @@ interface ChildState {
 }
 
 let state: Promise<ChildState> | null = null;
+/** Set from the configuration once the process has loaded it (nothing logs before that). */
+let logger: Log | null = null;
 
 async function init(): Promise<ChildState> {
   const config = loadConfig(process.env);
@@ -56,24 +63,72 @@ async function init(): Promise<ChildState> {
   const notifier = new JobNotifier(new QueueWebhookSender({ connection, prefix: config.queuePrefix }), config.publicUrl, (msg, fields) => log(msg, fields as Record<string, unknown>));
   // Operator metrics (GET /metrics on the API): this child's backend under its parent's id, and
   // every store write timed.
-  const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => logger('warn', 'could not record a metric', { err: err.message }));
+  const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => logger?.('warn', 'could not record a metric', { err: err.message }));
   void metrics.backendSelected(workerId(process.ppid), choice.backend);
   const metered = new MeteredStore(store, { stored: (ms) => void metrics.uploadStored(ms), failed: () => void metrics.uploadFailed() });
+  await rehearse(choice.backend);
   return { config, store: metered, backend: choice.backend, notifier, redis: connection, metrics };
 }
 
-let logger = createLog(process.env.LOG_LEVEL ?? 'info', { role: 'trainer' });
-function log(message: string, fields: Record<string, unknown> = {}): void {
-  logger('info', message, fields);
+/** The rehearsal's job (see {@link rehearse}): the smallest that goes through dataset loading, a fit, callbacks and checkpoints. */
+const REHEARSAL: TrainingJobData = {
+  tenant: 'rehearsal',
+  jobId: 'job_rehearsal',
+  runId: 'run_rehearsal',
+  createdAt: new Date(0).toISOString(),
+  spec: {
+    model: { inputShape: [4], layers: [dense(8, 'relu'), dense(3, 'softmax')] },
+    compile: { optimizer: { name: 'adam' }, loss: 'categorical_crossentropy', metrics: ['accuracy'] },
+    data: { builtin: 'iris', validationSplit: 0.2 },
+    fit: { epochs: 2, batchSize: 32 },
+  },
+};
+
+/** A dense layer spec (the contract types a layer as its `type` plus open Keras arguments). */
+function dense(units: number, activation: string): { type: string } {
+  return { type: 'dense', units, activation } as { type: string };
 }
 
-/** How soon a job that found its tenant at the running limit looks again. */
-const TENANT_SLOT_RECHECK_MS = 5000;
+/**
+ * Trains a tiny job into a throwaway store while the process waits as the spare, so that V8 has
+ * compiled the training code paths before a real job arrives: on a fresh process the first epoch
+ * would otherwise take over a second longer (bench/start.ts). A failed rehearsal costs only that.
+ */
+async function rehearse(backend: Backend): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-rehearsal-'));
+  const store = createStore('file://' + dir);
+  try {
+    await runTraining(REHEARSAL, { store, backend, attempt: 1, isCancelled: () => false, reportProgress: async () => undefined, notifier: null, log: () => undefined });
+  } catch (err) {
+    logger?.('warn', 'the warm-up training failed; the first epoch will be slower', { err: (err as Error).message });
+  } finally {
+    await store.close?.();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function warmUp(): Promise<ChildState> {
+  return (state ??= init().catch((err) => {
+    state = null;
+    throw err;
+  }));
+}
+
+function log(message: string, fields: Record<string, unknown> = {}): void {
+  logger?.('info', message, fields);
+}
+
+/** How often the orphan guard looks at its parent. */
+const PARENT_CHECK_MS = 500;
+/** Progress signals are sent at most this often (one per batch would flood the IPC channel). */
+const PROGRESS_SIGNAL_MS = 1000;
 
 // A SIGTERM reaching this process directly (a container runtime signalling the whole group) is a
 // shutdown too: back up at the next epoch end and hand the job back. BullMQ's own handler then
 // exits once the job has returned.
 let terminating = false;
+/** Fails the running job with an error that escaped it (see the unhandledRejection handler). */
+let failRunningJob: ((err: unknown) => void) | null = null;
 if (process.send) {
   process.on('SIGTERM', () => {
     terminating = true;
@@ -81,9 +136,27 @@ if (process.send) {
   // Without the parent the job's lock is no longer renewed and another worker will resume it from
   // its last backup: training on here would only race that worker.
   process.on('disconnect', () => process.exit(1));
+  // The same when the parent dies while this thread is stuck (a synchronous loop never sees
+  // 'disconnect'): a thread of its own watches the parent and kills the process once it is gone
+  // (reparented). Node has no PR_SET_PDEATHSIG; this works even after a SIGKILL of the parent.
+  new Thread(
+    `const { workerData } = require('node:worker_threads');
+     setInterval(() => { if (process.ppid !== workerData.ppid) process.kill(process.pid, 'SIGKILL'); }, workerData.everyMs);`,
+    { eval: true, workerData: { ppid: process.ppid, everyMs: PARENT_CHECK_MS } },
+  ).unref();
+  // A promise of the job that nobody awaited and that rejected belongs to the job running here
+  // (the process runs only one): it fails that job, classified, instead of crashing the process
+  // or, as when processes were reused, a later tenant's job.
+  process.on('unhandledRejection', (reason) => {
+    logger?.('error', 'a promise of the job rejected unobserved', { err: (reason as Error)?.message ?? String(reason) });
+    if (failRunningJob) failRunningJob(reason);
+    else process.exit(1);
+  });
+  // Warm up before the first job arrives: the parent keeps this process as its spare.
+  warmUp().catch((err) => logger?.('warn', 'warm-up failed; the job will try again', { err: (err as Error).message }));
 }
 
-/** Test-only crash epoch for this attempt from KILN_TEST_CRASH_TAG (see worker/config.ts), or null. */
+/** Test-only epoch for this attempt from a tag's value (KILN_TEST_CRASH_TAG, KILN_TEST_STALL_TAG; see worker/config.ts), or null. */
 export function testCrashEpoch(tag: string | null, tags: Record<string, string> | undefined, attempt: number): number | null {
   const value = tag ? tags?.[tag] : undefined;
   const m = value === undefined ? null : /^(\d+)(?:@(\d+))?$/.exec(value);
@@ -91,35 +164,43 @@ export function testCrashEpoch(tag: string | null, tags: Record<string, string> 
   return m[2] === undefined || Number(m[2]) === attempt ? Number(m[1]) : null;
 }
 
+/** Tells the parent's watchdog that training moves (throttled). */
+let lastSignal = 0;
+function signalProgress(): void {
+  const now = Date.now();
+  if (now - lastSignal < PROGRESS_SIGNAL_MS) return;
+  lastSignal = now;
+  process.send?.({ cmd: PROGRESS_SIGNAL });
+}
+
 export default async function processTrainingJob(job: SandboxJob, token?: string): Promise<TrainingResult> {
-  const { config, store, backend, notifier, redis, metrics } = await (state ??= init().catch((err) => {
-    state = null;
-    throw err;
-  }));
-  const slot = await acquireTenantSlot(redis, config.queuePrefix, config.tenantMaxRunning, job.data.tenant, job.data.jobId);
-  if (!slot) {
-    // The tenant already trains as many jobs as it may: back to waiting, without using an attempt.
-    await job.moveToDelayed(Date.now() + TENANT_SLOT_RECHECK_MS, token);
-    const wait = new Error(`tenant ${job.data.tenant} is at its running-jobs limit; waiting`);
-    wait.name = 'DelayedError';
-    throw wait;
-  }
+  const { config, store, backend, notifier, redis, metrics } = await warmUp();
   const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
   const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId, token);
   const tensorsBefore = tensorCount();
   const crashAt = testCrashEpoch(config.testCrashTag, job.data.spec.tags, attempt);
+  const stallAt = testCrashEpoch(config.testStallTag, job.data.spec.tags, attempt);
+  const escaped = new Promise<never>((_, reject) => {
+    failRunningJob = reject;
+  });
   try {
-    const result = await runTraining(job.data, {
+    const result = await Promise.race([escaped, runTraining(job.data, {
       store,
       backend,
       attempt,
-      isCancelled: () => cancel.requested,
+      // Read at every batch end and epoch start: the progress signal the watchdog waits for.
+      isCancelled: () => {
+        signalProgress();
+        return cancel.requested;
+      },
       handBackRequested: () => terminating || cancel.handBackRequested,
       interruptions: () => readInterruptions(redis, config.queuePrefix, job.data.jobId),
-      ...(crashAt === null ? {} : {
+      ...(crashAt === null && stallAt === null ? {} : {
         afterEpoch: (epoch: number) => {
           // `>=`: an attempt that resumed past the epoch still dies at its first epoch end.
-          if (epoch >= crashAt) process.kill(process.pid, 'SIGKILL');
+          if (crashAt !== null && epoch >= crashAt) process.kill(process.pid, 'SIGKILL');
+          // A training thread stuck in a synchronous loop, as a cyclic model's would be.
+          if (stallAt !== null && epoch >= stallAt) for (;;);
         },
       }),
       maxEpochRows: config.maxEpochRows,
@@ -130,10 +211,10 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
         return job.updateProgress(p);
       },
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
-    });
-    // Measured once the job's tensors are released, so a leak shows as growth from job to job. Under
-    // --expose-gc (which the child inherits from its parent, as in bench/memory.ts) a full GC comes
-    // first, so the figures are what the process keeps alive rather than garbage not yet collected.
+    })]);
+    // Measured once the job's tensors are released. Under --expose-gc (which the child inherits
+    // from its parent, as in bench/memory.ts) a full GC comes first, so the figures are what the
+    // process keeps alive rather than garbage not yet collected.
     (globalThis as { gc?: () => void }).gc?.();
     const { rss, heapUsed } = process.memoryUsage();
     return { ...result, memory: { pid: process.pid, rss, heapUsed, numTensors: tensorCount() } };
@@ -144,27 +225,23 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
         attempt, at: new Date().toISOString(), reason: 'shutdown', detail: `the worker was stopping; backed up after epoch ${err.epoch} and handed back`,
       });
       await job.moveToWait(token);
-      const wait = new Error(err.message);
-      wait.name = 'WaitingError';
-      throw wait;
+      throw queueError(QueueErrorName.Waiting, err.message);
     }
-    throw classify(err);
+    throw toJobFailure(outOfMemory(err) ?? err);
   } finally {
-    await slot.release();
+    failRunningJob = null;
     await cancel.close();
     const leaked = tensorCount() - tensorsBefore;
-    if (leaked !== 0) logger('warn', 'tensor count changed across a job', { jobId: job.data.jobId, leaked });
+    if (leaked !== 0) logger?.('warn', 'tensor count changed across a job', { jobId: job.data.jobId, leaked });
   }
 }
 
 /**
- * Errors leave the sandbox as `CODE: detail`. User and configuration errors are marked
- * unrecoverable (BullMQ matches the error name), so they fail at once; the rest are retried.
+ * Allocation failures outside the V8 heap (a tensor buffer, the wasm heap) surface as ordinary
+ * errors; they are the job's size, not a fault to retry.
  */
-export function classify(err: unknown): Error {
-  const kiln: KilnError = isKilnError(err) ? err : new KilnError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
-  const out = new Error(formatFailure(kiln));
-  if (!kiln.retryable) out.name = 'UnrecoverableError';
-  out.stack = (err as Error)?.stack ?? out.stack;
-  return out;
+function outOfMemory(err: unknown): KilnError | null {
+  const message = (err as Error)?.message ?? '';
+  if (!/Array buffer allocation failed|Aborted\(OOM\)|Cannot enlarge memory|WebAssembly\.Memory\(\): could not allocate|Out of memory/i.test(message)) return null;
+  return new KilnError('RESOURCE_EXHAUSTED', `the job ran out of memory (${message}); use a smaller model, batchSize or dataset`, { cause: err });
 }

@@ -1,16 +1,34 @@
-import { Job, Worker } from 'bullmq';
+import { dirname, join } from 'node:path';
+import { Child, ChildCommand, Job, ParentCommand, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { kilnKeys, TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingResult } from '../core/queue-contract';
+import { kilnKeys, TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../core/queue-contract';
+import { isUnrecoverable, QueueErrorName, queueError } from './queue-errors';
+import { heapLimitMiB, PROGRESS_SIGNAL, TrainingProcesses, type ProcessExit, type ProcessLimits, type TrainingProcess } from './training-processes';
 
 export interface TrainingWorkerOptions {
   connection: Redis;
   prefix: string;
-  /** Compiled JS file BullMQ runs in a sandboxed child process. */
+  /** Compiled JS file run in each job's own child process (BullMQ's sandboxed-processor format). */
   processorFile: string;
   concurrency: number;
   lockDurationMs: number;
   queueName?: string;
+  /** Memory ceiling, watchdog and cancel grace of each job's process (see training-processes.ts). */
+  limits: ProcessLimits;
+  /**
+   * Takes the tenant's running slot before a process is used for the job; null when the tenant is
+   * at its limit (the job goes back to waiting, delayed, without using an attempt).
+   */
+  admit?(data: TrainingJobData): Promise<{ release(): Promise<void> } | null>;
+  /** Watches a job's cancellation from the parent, so a stuck process can be killed after the grace period. */
+  watchCancel?(jobId: string): Promise<{ readonly requested: boolean; close(): Promise<void> }>;
 }
+
+/** How soon a job that found its tenant at the running limit looks again. */
+const TENANT_SLOT_RECHECK_MS = 5000;
+
+/** BullMQ's child entry: it loads the processor file and speaks the sandbox protocol. */
+const SANDBOX_MAIN = join(dirname(require.resolve('bullmq')), 'classes', 'main.js');
 
 export type FinishedJob = Pick<Job<TrainingJobData, TrainingResult>, 'id' | 'data' | 'attemptsMade' | 'attemptsStarted' | 'opts' | 'returnvalue' | 'failedReason'>;
 
@@ -31,15 +49,37 @@ export const TRAINING_MAX_STALLED = TRAINING_ATTEMPTS - 1;
 
 /** The worker side of the training queue: the only worker module that imports BullMQ. */
 export function createTrainingWorker(opts: TrainingWorkerOptions, events: TrainingWorkerEvents) {
-  const worker = new Worker<TrainingJobData, TrainingResult>(opts.queueName ?? TRAINING_QUEUE, opts.processorFile, {
+  const execArgv = opts.limits.memoryBytes > 0
+    ? [...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')), `--max-old-space-size=${heapLimitMiB(opts.limits.memoryBytes)}`]
+    : process.execArgv;
+  const processes = new TrainingProcesses(() => forkTrainingProcess(opts.processorFile, execArgv), opts.limits);
+  // The processor runs here, in the parent: it hands each job to a process of its own and supervises it.
+  const processor = async (job: Job<TrainingJobData, TrainingResult>, token?: string): Promise<TrainingResult> => {
+    const slot = opts.admit ? await opts.admit(job.data) : null;
+    if (opts.admit && !slot) {
+      await job.moveToDelayed(Date.now() + TENANT_SLOT_RECHECK_MS, token);
+      throw queueError(QueueErrorName.Delayed, `tenant ${job.data.tenant} is at its running-jobs limit; waiting`);
+    }
+    const cancel = opts.watchCancel ? await opts.watchCancel(job.data.jobId) : null;
+    try {
+      return await processes.run({
+        start: (proc, progress) => runInProcess(proc as SandboxProcess, job, token, progress),
+        cancelled: () => cancel?.requested ?? false,
+        cancelledResult: () => killedWhileCancelling(job),
+      });
+    } finally {
+      await cancel?.close();
+      await slot?.release();
+    }
+  };
+  const worker = new Worker<TrainingJobData, TrainingResult>(opts.queueName ?? TRAINING_QUEUE, processor, {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
     lockDuration: opts.lockDurationMs,
     maxStalledCount: TRAINING_MAX_STALLED,
-    // One child process per concurrent job, reused across jobs.
-    useWorkerThreads: false,
   });
+  processes.warm();
   // Jobs this worker runs now, with their attempt's lock token (for hand-back requests).
   const active = new Map<string, string>();
   worker.on('active', (job) => {
@@ -57,14 +97,20 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   worker.on('failed', (job, error) => {
     if (job?.id) active.delete(job.id);
     if (!job) return;
-    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const final = isUnrecoverable(error) || job.attemptsMade >= (job.opts.attempts ?? 1);
     events.onFailed(job, error, final);
   });
   worker.on('error', (error) => events.onError(error));
   return {
     async close(force = false): Promise<void> {
       await worker.close(force);
+      // Running jobs are done (or abandoned, when forced): no training process outlives the worker.
+      await processes.close();
     },
+    /** Kills every training process now (running jobs stall and resume elsewhere from their backups). */
+    killProcesses: () => processes.close(),
+    /** Pids of this worker's training processes (running, spare or exiting). */
+    processPids: () => processes.pids(),
     /**
      * Asks every job running here to back up at its next epoch end and hand itself back to the
      * queue (the processor moves it to waiting); returns how many were asked.
@@ -78,5 +124,103 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
       return jobs.length;
     },
     isRunning: () => worker.isRunning(),
+  };
+}
+
+/** A job's forked process: BullMQ's sandbox child, with how it exited. */
+interface SandboxProcess extends TrainingProcess {
+  readonly child: Child;
+}
+
+/** Forks one training process and waits until it has loaded the processor file. */
+async function forkTrainingProcess(processorFile: string, execArgv: string[]): Promise<SandboxProcess> {
+  const child = new Child(SANDBOX_MAIN, processorFile, { useWorkerThreads: false, workerForkOptions: { execArgv } });
+  let heapExhausted = false;
+  let exitedAlready = false;
+  const exited = new Promise<ProcessExit>((resolve) => {
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      exitedAlready = true;
+      resolve({ code, signal, heapExhausted });
+    });
+  });
+  const proc: SandboxProcess = {
+    child,
+    get pid() {
+      return child.pid;
+    },
+    exited,
+    hasExited: () => exitedAlready,
+    kill: (signal) => {
+      if (!exitedAlready) child.childProcess?.kill(signal);
+    },
+  };
+  const init = child.init();
+  // V8 says so on stderr before it aborts; BullMQ pipes the child's stderr on to ours as well.
+  child.childProcess?.stderr?.on('data', (chunk: Buffer) => {
+    if (/JavaScript heap out of memory|Reached heap limit/.test(chunk.toString())) heapExhausted = true;
+  });
+  try {
+    // BullMQ's init never settles for a child that dies before it has loaded the processor (it
+    // drops its own listeners on exit): the exit decides then.
+    await Promise.race([init, exited.then((e) => {
+      throw new Error(`the training process exited while starting (exit code ${e.code}, signal ${e.signal})`);
+    })]);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return proc;
+}
+
+/** Sends a job to its process and relays what the processor asks of the job (BullMQ's sandbox protocol). */
+function runInProcess(proc: SandboxProcess, job: Job<TrainingJobData, TrainingResult>, token: string | undefined, progress: () => void): Promise<TrainingResult> {
+  return new Promise<TrainingResult>((resolve, reject) => {
+    proc.child.on('message', (msg: { cmd: unknown; value?: any; err?: any }) => {
+      void (async () => {
+        switch (msg.cmd) {
+          case PROGRESS_SIGNAL:
+            progress();
+            break;
+          case ParentCommand.Completed:
+            resolve(msg.value as TrainingResult);
+            break;
+          case ParentCommand.Failed:
+          case ParentCommand.Error:
+            // The error crosses IPC as a plain object: its name (what BullMQ acts on), message and stack.
+            reject(Object.assign(new Error(), msg.value ?? msg.err));
+            break;
+          case ParentCommand.Progress:
+            progress();
+            await job.updateProgress(msg.value);
+            break;
+          case ParentCommand.Log:
+            await job.log(msg.value);
+            break;
+          case ParentCommand.MoveToDelayed:
+            await job.moveToDelayed(msg.value?.timestamp, msg.value?.token);
+            break;
+          case ParentCommand.MoveToWait:
+            await job.moveToWait(msg.value?.token);
+            break;
+        }
+      })().catch(reject);
+    });
+    proc.child.send({ cmd: ChildCommand.Start, job: job.asJSONSandbox(), token }).catch(reject);
+  });
+}
+
+/** What a job ends with when its process was killed because it did not stop within a cancel's grace period. */
+function killedWhileCancelling(job: Job<TrainingJobData, TrainingResult>): TrainingResult {
+  const p = (typeof job.progress === 'object' ? job.progress : null) as TrainingProgress | null;
+  return {
+    status: 'cancelled',
+    stopReason: 'cancelled',
+    epoch: p?.epoch ?? null,
+    epochs: p?.epochs ?? job.data.spec.fit.epochs,
+    metrics: p?.metrics ?? {},
+    best: p?.best ?? null,
+    backend: p?.backend ?? null,
+    attempt: p?.attempt ?? job.attemptsStarted,
+    finishedAt: new Date().toISOString(),
   };
 }

@@ -120,9 +120,10 @@ describe('crash-safe training: resume after a lost worker, hand-back on SIGTERM,
     await ensureWorker();
     const { jobId, runId } = await submit(spec({ fit: { epochs: 40, batchSize: 4, seed: 5 } }));
     await waitFor(jobId, (v) => v.status === 'running' && v.progress.epoch !== null && v.progress.epoch >= 3, 'training is under way');
+    // The child training the job, and the warm spare waiting for the next one: kill both.
     const children = trainingChildren();
-    assert.equal(children.length, 1, 'one sandboxed child trains');
-    process.kill(children[0], 'SIGKILL');
+    assert.ok(children.length >= 1 && children.length <= 2, `one child trains, beside at most one spare (${children.length})`);
+    for (const pid of children) process.kill(pid, 'SIGKILL');
     const done = await waitForJob(stack, jobId, 60000);
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
     assert.deepEqual(done.interruptions.map((i: any) => [i.attempt, i.reason]), [[1, 'worker_lost']]);
@@ -130,7 +131,9 @@ describe('crash-safe training: resume after a lost worker, hand-back on SIGTERM,
     const { run, csv } = await runOf(runId);
     assert.deepEqual(run.history.map((h: any) => h.epoch), range(40), 'run.json history: each epoch once');
     assert.deepEqual(csvEpochs(csv), range(40), 'CSV: each epoch once');
-    assert.ok(trainingChildren().length <= 1, 'the killed child was replaced, not leaked');
+    // The finished job's process exits on its own after the job (it is never reused).
+    for (let i = 0; i < 100 && trainingChildren().length > 1; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(trainingChildren().length <= 1, 'the killed children were replaced by one spare, not leaked');
   });
 
   test('a job that kills its training process every time fails with WORKER_CRASHED after bounded attempts; the worker carries on', async () => {

@@ -25,6 +25,7 @@ test('a job busy far longer than the lock duration runs exactly once (sandboxed 
     processorFile: join(__dirname, '../fixtures/processors/busy.js'),
     concurrency: 1,
     lockDurationMs: 1000,
+    limits: { memoryBytes: 2 ** 31, stallTimeoutMs: 60000, cancelGraceMs: 10000 },
   }, { onCompleted: () => undefined, onFailed: () => undefined, onError: () => undefined });
   try {
     const job = await queue.add('busy', { countFile, busyMs: 5000 } as any, { attempts: 3 });

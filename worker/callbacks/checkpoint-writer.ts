@@ -117,7 +117,11 @@ export class CheckpointWriter extends Callback {
     const { uploader } = this.opts;
     const model = await uploader.enqueue(keys.modelJson, JSON.stringify(serialized.modelJson), { contentType: 'application/json' });
     const weights = await uploader.enqueue(keys.weightsBin, serialized.weights, { contentType: 'application/octet-stream' });
-    return { stored: Promise.all([model.stored, weights.stored]) };
+    const stored = Promise.all([model.stored, weights.stored]);
+    // A failed upload is reported by the uploader's flush(); unobserved here (a checkpoint no best.json
+    // move waits on) it would be an unhandled rejection that kills the training process (ENAMETOOLONG).
+    stored.catch(() => undefined);
+    return { stored };
   }
 }
 
