@@ -176,6 +176,10 @@ async function trainJob(job: TrainingJobData, deps: TrainingDeps, scratch: Scrat
       const model = await uploader.enqueue(keys.modelJson, JSON.stringify(serialized.modelJson), { contentType: 'application/json' });
       const weights = await uploader.enqueue(keys.weightsBin, serialized.weights, { contentType: 'application/octet-stream' });
       const stored = Promise.all([model.stored, weights.stored]);
+      // Not every checkpoint is awaited (only best ones, by the pointer chain): a failed upload is
+      // reported by flush(), and must not also surface as an unhandled rejection that kills the
+      // reused sandbox process under the next tenant's job.
+      stored.catch(() => undefined);
       manifest.addArtifact({ kind: 'checkpoint', key, epoch: request.epoch });
       if (!request.best) return;
       const candidate: NonNullable<SchemaBestCheckpoint> = {
