@@ -27,8 +27,8 @@ export interface FileStoreOptions {
  */
 const TEMP_DIR = '.kiln-tmp';
 
-/** Error codes that mean "the disk is unwell right now", worth retrying, rather than a bug or a permission problem. */
-const TRANSIENT_FS_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT']);
+/** Error codes that mean "the disk is unwell right now" (full, failing, remounted read-only), worth waiting out, rather than a bug or a permission problem. */
+const TRANSIENT_FS_CODES = new Set(['EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT']);
 
 /** Error codes that mean the path itself is not one the file system can hold (a user error). */
 const PATH_FS_CODES = new Set(['ENAMETOOLONG', 'EILSEQ']);

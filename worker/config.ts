@@ -42,6 +42,12 @@ export interface WorkerConfig {
    * exercise crash recovery and poison-job handling. Unset in production.
    */
   testCrashTag: string | null;
+  /**
+   * Seconds an unreachable artifact store or Redis is waited out (training paused, retried with
+   * backoff, no attempt spent) before the attempt fails (KILN_OUTAGE_TOLERANCE_SECONDS).
+   * @defaultValue 1800 (30 min)
+   */
+  outageToleranceSeconds: number;
 }
 
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
@@ -66,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
     datasetMemoryBytes: p.int(env, 'KILN_DATASET_MEMORY_BYTES', 512 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     testCrashTag: env.KILN_TEST_CRASH_TAG || null,
+    outageToleranceSeconds: p.int(env, 'KILN_OUTAGE_TOLERANCE_SECONDS', 1800, 0, 7 * 86400),
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
     p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);

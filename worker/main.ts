@@ -71,6 +71,14 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
         attempt, at: new Date().toISOString(), reason: 'worker_lost', detail: 'the worker holding the job stopped renewing its lock (stalled)',
       }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
     },
+    onRedisReturned: (jobId, attempt, downMs, kept) => {
+      log(kept ? 'info' : 'warn', kept ? 'Redis is back; the job kept its lock and trains on' : 'Redis is back; the job was queued again meanwhile', { jobId, downMs });
+      if (!kept) return;
+      void recordInterruption(connection, config.queuePrefix, jobId, {
+        attempt, at: new Date(Date.now() - downMs).toISOString(), reason: 'redis_unavailable',
+        detail: `Redis was unreachable for ${Math.round(downMs / 1000)} s; training went on and the job kept its attempt`,
+      }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
+    },
     onError: (error) => log('error', 'worker error', { err: error.message }),
   });
   return {

@@ -17,7 +17,10 @@ import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
 import { HandBack, runTraining } from './training/run-training';
 import { acquireTenantSlot } from './tenant-slots';
-import { readInterruptions, recordInterruption } from './interruptions';
+import { readInterruptions, recordInterruption, StoreOutageReporter } from './interruptions';
+import { OutageTolerantStore } from '../store/outage-tolerant-store';
+import { separateSecrets } from '../core/job-secrets';
+import { kilnKeys, SECRET_TTL_SECONDS } from '../core/queue-contract';
 import { MeteredStore } from './metered-store';
 import { WorkerMetrics, workerId } from './worker-metrics';
 
@@ -105,12 +108,24 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
     throw wait;
   }
   const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
+  // A job queued before secrets were kept apart: move its secret out before anything records the spec.
+  const { spec, webhookSecret } = separateSecrets(job.data.spec);
+  if (webhookSecret !== null) await redis.set(kilnKeys.webhookSecret(config.queuePrefix, job.data.jobId), webhookSecret, 'EX', SECRET_TTL_SECONDS, 'NX');
+  const data = { ...job.data, spec };
   const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId, token);
   const tensorsBefore = tensorCount();
   const crashAt = testCrashEpoch(config.testCrashTag, job.data.spec.tags, attempt);
+  // A store outage pauses the job (shown as waiting) instead of failing the attempt, for up to the tolerance.
+  let lastProgress: TrainingProgress = { epoch: null, epochs: job.data.spec.fit.epochs, metrics: {}, backend, best: null, attempt, startedAt: new Date().toISOString() };
+  const outages = new StoreOutageReporter({
+    redis, prefix: config.queuePrefix, jobId: job.data.jobId, attempt,
+    publish: (waiting) => job.updateProgress({ ...lastProgress, events: [], ...(waiting ? { waiting } : {}) }),
+    log: (msg, fields) => logger('warn', msg, fields ?? {}),
+  });
+  const patientStore = new OutageTolerantStore(store, { toleranceMs: config.outageToleranceSeconds * 1000, onOutage: (o) => outages.storeOutage(o) });
   try {
-    const result = await runTraining(job.data, {
-      store,
+    const result = await runTraining(data, {
+      store: patientStore,
       backend,
       attempt,
       isCancelled: () => cancel.requested,
@@ -125,8 +140,11 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
       maxEpochRows: config.maxEpochRows,
       datasetMemoryBytes: config.datasetMemoryBytes,
       notifier,
-      reportProgress: (p) => {
+      reportProgress: async (p) => {
         if (p.epochMs !== undefined) void metrics.epochEnded(p.epochMs);
+        // Training pauses at the epoch end while nothing it produces can be stored.
+        await patientStore.whenAvailable();
+        lastProgress = p;
         return job.updateProgress(p);
       },
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),

@@ -21,7 +21,40 @@ export interface TrainingWorkerEvents {
   onError(error: Error): void;
   /** The stalled checker found a job whose worker was lost (its lock expired) and queued it again. */
   onStalled?(jobId: string, attempt: number | null): void;
+  /**
+   * Redis came back after `downMs` without a connection while this worker trained `jobId`;
+   * `kept` tells whether the job's lock was taken back (it trains on, no attempt spent).
+   */
+  onRedisReturned?(jobId: string, attempt: number, downMs: number, kept: boolean): void;
 }
+
+/**
+ * Takes a running job's lock back after a Redis outage outlasted it. BullMQ only extends a lock
+ * that still exists (extendLock*.lua), and its stalled checker moves an active job without a
+ * lock back to waiting and counts a stall (moveStalledJobsToWait-9.lua): a Redis outage longer
+ * than the lock would cost the job an attempt, and start a second attempt beside the one still
+ * training. This sets the lock again when no one else holds it and the job is still active here
+ * (and takes it out of the stalled set, as a renewal does). When the stalled checker got there
+ * first, it gives back the stall it counted: a Redis outage is not the job's fault.
+ *
+ * KEYS: lock, active list, stalled set, job hash. ARGV: token, lock duration (ms), job id.
+ * Returns 1 when the lock is (again) this token's, 0 when the job is no longer this worker's.
+ */
+const RETAKE_LOCK = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current == ARGV[1] then return 1 end
+  return 0
+end
+if redis.call('LPOS', KEYS[2], ARGV[3]) == false then
+  local stalls = tonumber(redis.call('HGET', KEYS[4], 'stc') or '0')
+  if stalls > 0 and redis.call('HGET', KEYS[4], 'defa') == false then redis.call('HINCRBY', KEYS[4], 'stc', -1) end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[3])
+return 1
+`;
 
 /**
  * Stalls a job may have before it fails (BullMQ `maxStalledCount`): a job whose worker keeps dying
@@ -42,11 +75,31 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   });
   // Jobs this worker runs now, with their attempt's lock token (for hand-back requests).
   const active = new Map<string, string>();
+  const attempts = new Map<string, number>();
   worker.on('active', (job) => {
     if (job.id && job.token) active.set(job.id, job.token);
+    if (job.id) attempts.set(job.id, job.attemptsStarted || job.attemptsMade + 1);
+  });
+  // ioredis emits 'ready' before it resends what queued up while disconnected, so these scripts
+  // reach Redis ahead of this worker's own delayed stalled check.
+  let downSince: number | null = null;
+  opts.connection.on('close', () => {
+    downSince ??= Date.now();
+  });
+  opts.connection.on('ready', () => {
+    if (downSince === null) return;
+    const downMs = Date.now() - downSince;
+    downSince = null;
+    const base = `${opts.prefix}:${opts.queueName ?? TRAINING_QUEUE}:`;
+    for (const [jobId, token] of active) {
+      void opts.connection.eval(RETAKE_LOCK, 4, `${base}${jobId}:lock`, `${base}active`, `${base}stalled`, `${base}${jobId}`, token, opts.lockDurationMs, jobId)
+        .then((kept) => events.onRedisReturned?.(jobId, attempts.get(jobId) ?? 0, downMs, kept === 1))
+        .catch((err: Error) => events.onError(err));
+    }
   });
   worker.on('completed', (job, result) => {
     if (job.id) active.delete(job.id);
+    if (job.id) attempts.delete(job.id);
     events.onCompleted(job, result);
   });
   worker.on('stalled', (jobId) => {
@@ -56,6 +109,7 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   });
   worker.on('failed', (job, error) => {
     if (job?.id) active.delete(job.id);
+    if (job?.id) attempts.delete(job.id);
     if (!job) return;
     const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     events.onFailed(job, error, final);
