@@ -22,7 +22,7 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
   // Worker side of Redis: wait through reconnects rather than failing commands.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => log('warn', 'redis connection error', { err: err.message }));
-  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const store = createStore(config.store);
   const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => log('warn', 'could not record a metric', { err: err.message }));
   const stopHeartbeat = metrics.startHeartbeat(workerId(), config.backend);
   // Webhooks go through their own durable queue; this process also delivers them.

@@ -50,7 +50,7 @@ let state: Promise<ChildState> | null = null;
 async function init(): Promise<ChildState> {
   const config = loadConfig(process.env);
   logger = createLog(config.logLevel, { role: 'trainer' });
-  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const store = createStore(config.store);
   const choice = await selectBackend(config.backend, { requireGpu: config.requireGpu });
   log('backend selected', { backend: choice.backend, skipped: choice.skipped });
   // Events raised during training are queued from here; the parent process delivers them.

@@ -131,7 +131,7 @@ export class FaultHarness {
     const s3 = await startS3Server();
     const proxy = await S3FaultProxy.start(s3.endpoint, { seed: opts.seed ?? 1, profile: opts.s3Faults });
     const receiver = await startWebhookReceiver(204);
-    const store = createStore(s3.uri, { s3: s3.s3Options });
+    const store = createStore({ uri: s3.uri, s3: s3.s3Options });
     const h = new FaultHarness(redis, s3, proxy, receiver, store, opts);
     try {
       await h.startApi();

@@ -16,3 +16,8 @@ test('KILN_OUTAGE_TOLERANCE_SECONDS: 30 min by default, 0 to a week', () => {
   assert.throws(() => loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '-1' }), /KILN_OUTAGE_TOLERANCE_SECONDS: must be an integer from 0/);
   assert.throws(() => loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '30m' }), /KILN_OUTAGE_TOLERANCE_SECONDS/);
 });
+
+test('KILN_STORE takes every form the store accepts, relative file:// ones included', () => {
+  assert.equal(loadConfig({ KILN_STORE: 'file://./data' }).store.uri, 'file://./data');
+  assert.throws(() => loadConfig({ KILN_STORE: 'ftp://x' }), /KILN_STORE: .*file:\/\/.*s3:\/\//);
+});
