@@ -20,6 +20,7 @@ import { acquireTenantSlot } from './tenant-slots';
 import { readInterruptions, recordInterruption, StoreOutageReporter } from './interruptions';
 import { OutageTolerantStore } from '../store/outage-tolerant-store';
 import { separateSecrets } from '../core/job-secrets';
+import { retakeLock } from './job-lock';
 import { kilnKeys, SECRET_TTL_SECONDS } from '../core/queue-contract';
 import { MeteredStore } from './metered-store';
 import { WorkerMetrics, workerId } from './worker-metrics';
@@ -27,6 +28,8 @@ import { WorkerMetrics, workerId } from './worker-metrics';
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
   id?: string;
+  /** `<prefix>:<queue>`: where BullMQ keeps the job's keys. */
+  queueQualifiedName?: string;
   data: TrainingJobData;
   attemptsMade: number;
   attemptsStarted?: number;
@@ -149,6 +152,14 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
       },
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
     });
+    // A Redis outage may have outlasted the job's lock while it trained: take it back (this waits
+    // for Redis) before the result goes to BullMQ. Its completion, queued on the parent's
+    // connection during the outage, would otherwise reach Redis before the parent retakes the
+    // lock, find none and fail the attempt.
+    if (token && job.id && job.queueQualifiedName) {
+      const kept = await retakeLock(redis, `${job.queueQualifiedName}:`, job.id, token, config.lockDurationMs);
+      if (!kept) logger('warn', 'the job was queued again while Redis was away; this attempt\'s result will not count', { jobId: job.data.jobId });
+    }
     // Measured once the job's tensors are released, so a leak shows as growth from job to job. Under
     // --expose-gc (which the child inherits from its parent, as in bench/memory.ts) a full GC comes
     // first, so the figures are what the process keeps alive rather than garbage not yet collected.

@@ -1,5 +1,6 @@
 import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { retakeLock } from './job-lock';
 import { kilnKeys, TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingResult } from '../core/queue-contract';
 
 export interface TrainingWorkerOptions {
@@ -28,33 +29,6 @@ export interface TrainingWorkerEvents {
   onRedisReturned?(jobId: string, attempt: number, downMs: number, kept: boolean): void;
 }
 
-/**
- * Takes a running job's lock back after a Redis outage outlasted it. BullMQ only extends a lock
- * that still exists (extendLock*.lua), and its stalled checker moves an active job without a
- * lock back to waiting and counts a stall (moveStalledJobsToWait-9.lua): a Redis outage longer
- * than the lock would cost the job an attempt, and start a second attempt beside the one still
- * training. This sets the lock again when no one else holds it and the job is still active here
- * (and takes it out of the stalled set, as a renewal does). When the stalled checker got there
- * first, it gives back the stall it counted: a Redis outage is not the job's fault.
- *
- * KEYS: lock, active list, stalled set, job hash. ARGV: token, lock duration (ms), job id.
- * Returns 1 when the lock is (again) this token's, 0 when the job is no longer this worker's.
- */
-const RETAKE_LOCK = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  if current == ARGV[1] then return 1 end
-  return 0
-end
-if redis.call('LPOS', KEYS[2], ARGV[3]) == false then
-  local stalls = tonumber(redis.call('HGET', KEYS[4], 'stc') or '0')
-  if stalls > 0 and redis.call('HGET', KEYS[4], 'defa') == false then redis.call('HINCRBY', KEYS[4], 'stc', -1) end
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SREM', KEYS[3], ARGV[3])
-return 1
-`;
 
 /**
  * Stalls a job may have before it fails (BullMQ `maxStalledCount`): a job whose worker keeps dying
@@ -80,20 +54,26 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
     if (job.id && job.token) active.set(job.id, job.token);
     if (job.id) attempts.set(job.id, job.attemptsStarted || job.attemptsMade + 1);
   });
-  // ioredis emits 'ready' before it resends what queued up while disconnected, so these scripts
-  // reach Redis ahead of this worker's own delayed stalled check.
+  // After a Redis outage: each running job's lock back at once. ioredis sends what queued up on a
+  // connection while it was down before anything asked for on 'ready', so the retake has a
+  // connection of its own, with nothing queued on it, that reconnects every 100 ms: it reaches
+  // Redis ahead of the stalled checks and completions waiting on the workers' own connections,
+  // whose backoff has grown to 2 s by then. (A completion also takes its lock back itself first,
+  // see processor.ts.)
+  const lockConnection = opts.connection.duplicate({ maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  lockConnection.on('error', () => undefined);
   let downSince: number | null = null;
-  opts.connection.on('close', () => {
+  lockConnection.on('close', () => {
     downSince ??= Date.now();
   });
-  opts.connection.on('ready', () => {
+  lockConnection.on('ready', () => {
     if (downSince === null) return;
     const downMs = Date.now() - downSince;
     downSince = null;
     const base = `${opts.prefix}:${opts.queueName ?? TRAINING_QUEUE}:`;
     for (const [jobId, token] of active) {
-      void opts.connection.eval(RETAKE_LOCK, 4, `${base}${jobId}:lock`, `${base}active`, `${base}stalled`, `${base}${jobId}`, token, opts.lockDurationMs, jobId)
-        .then((kept) => events.onRedisReturned?.(jobId, attempts.get(jobId) ?? 0, downMs, kept === 1))
+      void retakeLock(lockConnection, base, jobId, token, opts.lockDurationMs)
+        .then((kept) => events.onRedisReturned?.(jobId, attempts.get(jobId) ?? 0, downMs, kept))
         .catch((err: Error) => events.onError(err));
     }
   });
@@ -118,6 +98,7 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   return {
     async close(force = false): Promise<void> {
       await worker.close(force);
+      lockConnection.disconnect();
     },
     /**
      * Asks every job running here to back up at its next epoch end and hand itself back to the

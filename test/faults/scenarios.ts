@@ -250,7 +250,7 @@ async function outcomes(h: FaultHarness, runs: TrackedRun[]): Promise<LongOutage
       status: r.status,
       attemptsStarted: c.attemptsStarted,
       stalls: c.stalls,
-      interruptions: ((r.view?.interruptions ?? []) as Array<{ reason: string }>).map((i) => i.reason),
+      interruptions: ((r.view?.interruptions ?? []) as Array<{ reason: string; detail?: string }>).map((i) => (i.detail ? `${i.reason}: ${i.detail}` : i.reason)),
       wallSeconds: r.firstRunningAt !== null && r.endedAt !== null ? Math.round((r.endedAt - r.firstRunningAt) / 100) / 10 : null,
     };
   }));
