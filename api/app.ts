@@ -70,7 +70,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
       resolve();
     });
   });
-  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const store = createStore(config.store);
   const queue = new TrainingQueue(redis, config.queuePrefix);
   const jobs = new JobService(redis, queue, config.queuePrefix, config.store.uri, config.outbound, {
     submissionsPerMinute: config.submissionsPerMinute,

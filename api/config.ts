@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
+import { ConfigProblems, parseRedisUrl } from '../core/config-parse';
+import { parseStoreConfig, type StoreConfig } from '../store/create-store';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
 import { DEFAULT_MAX_MODEL_PARAMS, DEFAULT_WORKER_MEMORY_BYTES } from '../core/model-cost';

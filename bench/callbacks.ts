@@ -179,9 +179,9 @@ async function main(): Promise<void> {
   const sender = new QueueWebhookSender({ connection: redis, prefix });
   try {
     // The dataset goes in directly; only training's own traffic crosses the proxy.
-    await createStore(storeProcess.uri, { s3: storeProcess.s3Options(true) }).put(`${TENANT}/datasets/bench-callbacks.csv`, datasetCsv(opts.samples), { contentType: 'text/csv' });
+    await createStore({ uri: storeProcess.uri, s3: storeProcess.s3Options(true) }).put(`${TENANT}/datasets/bench-callbacks.csv`, datasetCsv(opts.samples), { contentType: 'text/csv' });
     const ctx = {
-      store: createStore(storeProcess.uri, { s3: storeProcess.s3Options() }),
+      store: createStore({ uri: storeProcess.uri, s3: storeProcess.s3Options() }),
       storeProcess, redis, prefix,
       notifier: new JobNotifier(sender, null, () => undefined),
     };

@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const s3 = await startStoreProcess(0, { nice: false });
   const { prefix, cleanup } = uniquePrefix('bench-download');
   const s3Options = s3.s3Options(true);
-  const store = createStore(s3.uri, { s3: s3Options });
+  const store = createStore({ uri: s3.uri, s3: s3Options });
   const { jobId, runId } = newJobIds();
   const keys = checkpointKeys(TENANT, runId, 'best', checkpointVersion(1, 1));
   const checkpoint = keys.prefix.replace(/\/$/, '');

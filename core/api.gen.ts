@@ -851,7 +851,7 @@ export interface components {
              * @description Where events are POSTed. Private, loopback and link-local addresses (literal, `localhost`, or a name resolving to one at delivery) are refused unless the deployment allow-lists them (`KILN_OUTBOUND_ALLOW`); redirects are not followed.
              */
             url: string;
-            /** @description Signing secret in Standard Webhooks form - `whsec_` followed by base64 of 24 to 64 random bytes. Deliveries carry `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`). */
+            /** @description Signing secret in Standard Webhooks form - `whsec_` followed by base64 of 24 to 64 random bytes. Deliveries carry `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`). Write-only - Kiln keeps it apart from the job's spec, and every response, run manifest, event and log shows `whsec_…(set)` in its place. */
             secret: string;
             /**
              * @description The events to send. Default - the terminal events (`job.succeeded`, `job.failed`, `job.cancelled`) and `alert.triggered` (which only happens when the job has alert rules). `job.epoch` sends one event per epoch.
@@ -1041,8 +1041,29 @@ export interface components {
             interruptions?: components["schemas"]["Interruption"][];
             /** @description The submission's warnings (as in the 202 response). */
             warnings?: components["schemas"]["JobWarning"][];
+            waiting?: components["schemas"]["Waiting"];
             links: components["schemas"]["Links"];
         };
+        /** @description Set while a running job's training is paused because infrastructure it needs is unreachable; it resumes by itself when that returns, without spending an attempt, for up to the worker's outage tolerance (`KILN_OUTAGE_TOLERANCE_SECONDS`, default 30 min). `null` when the job is not waiting. */
+        Waiting: {
+            /**
+             * @description `store_unavailable` - the artifact store refuses or does not answer writes; `redis_unavailable` - the queue (Redis) is unreachable.
+             * @enum {string}
+             */
+            reason: "store_unavailable" | "redis_unavailable";
+            /**
+             * Format: date-time
+             * @description When the outage was first noticed.
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description When the worker gives up waiting and fails the attempt.
+             */
+            until?: string;
+            /** @description The last error seen. */
+            detail: string;
+        } | null;
         Interruption: {
             /** @description The attempt (1-based) that was interrupted. */
             attempt: number;
@@ -1052,10 +1073,10 @@ export interface components {
              */
             at: string;
             /**
-             * @description `worker_lost` - the training process or its worker died (crash, OOM, kill); `shutdown` - the worker was stopping and handed the job back after a backup; `fault` - an infrastructure error (store, queue) ended the attempt.
+             * @description `worker_lost` - the training process or its worker died (crash, OOM, kill); `shutdown` - the worker was stopping and handed the job back after a backup; `fault` - an infrastructure error (store, queue) ended the attempt; `store_unavailable`, `redis_unavailable` - training paused while the store or Redis was unreachable and went on when it returned (the attempt was not ended).
              * @enum {string}
              */
-            reason: "worker_lost" | "shutdown" | "fault";
+            reason: "worker_lost" | "shutdown" | "fault" | "store_unavailable" | "redis_unavailable";
             detail?: string;
         };
         JobList: {
@@ -1342,6 +1363,7 @@ export type SchemaCallbackFailedEvent = components['schemas']['CallbackFailedEve
 export type SchemaJobStreamEnd = components['schemas']['JobStreamEnd'];
 export type SchemaTransition = components['schemas']['Transition'];
 export type SchemaJob = components['schemas']['Job'];
+export type SchemaWaiting = components['schemas']['Waiting'];
 export type SchemaInterruption = components['schemas']['Interruption'];
 export type SchemaJobList = components['schemas']['JobList'];
 export type SchemaArtifact = components['schemas']['Artifact'];

@@ -54,30 +54,6 @@ export class ConfigProblems {
   }
 }
 
-/** Store settings shared by the API and the worker. */
-export interface StoreConfig {
-  uri: string;
-  s3: { endpoint?: string; forcePathStyle?: boolean; region?: string };
-}
-
-export function parseStoreConfig(env: Record<string, string | undefined>, p: ConfigProblems, defaultUri: string): StoreConfig {
-  const uri = env.KILN_STORE || defaultUri;
-  if (!/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?|file:\/\/\/.+)$/.test(uri)) {
-    p.add('KILN_STORE', `must be s3://bucket[/prefix] or file:///absolute/dir, got '${uri}'`);
-  }
-  const endpoint = env.KILN_S3_ENDPOINT || undefined;
-  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) p.add('KILN_S3_ENDPOINT', `must be an http(s) URL, got '${endpoint}'`);
-  return {
-    uri,
-    s3: {
-      endpoint,
-      // A custom endpoint is nearly always an S3-compatible store that wants path-style URLs.
-      forcePathStyle: p.bool(env, 'KILN_S3_FORCE_PATH_STYLE', endpoint !== undefined),
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
-    },
-  };
-}
-
 export function parseRedisUrl(env: Record<string, string | undefined>, p: ConfigProblems): string {
   const url = env.REDIS_URL || 'redis://127.0.0.1:6379';
   if (!/^rediss?:\/\//.test(url)) p.add('REDIS_URL', `must start with redis:// or rediss://, got '${url}'`);

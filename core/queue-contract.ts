@@ -3,7 +3,7 @@
  * progress the worker reports, the result it returns, and the Redis keys both sides use besides
  * BullMQ's own. Neither side imports the other; both import this.
  */
-import type { SchemaJobSpec, SchemaMetricLogs, SchemaBestCheckpoint, SchemaStopReason } from './api.gen';
+import type { SchemaJobSpec, SchemaMetricLogs, SchemaBestCheckpoint, SchemaStopReason, SchemaWaiting } from './api.gen';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -12,6 +12,9 @@ export const DEFAULT_QUEUE_PREFIX = '{kiln}';
 
 /** Default of KILN_MAX_EPOCH_ROWS (API and worker): epochs × dataset rows one job may ask for. */
 export const DEFAULT_MAX_EPOCH_ROWS = 1_000_000_000;
+
+/** Seconds a job's webhook secret is kept after its last use (as long as deliveries and finished jobs are kept). */
+export const SECRET_TTL_SECONDS = 30 * 24 * 3600;
 
 /** Attempts BullMQ makes before a job fails for good (infrastructure faults only; user errors fail at once). */
 export const TRAINING_ATTEMPTS = 3;
@@ -42,6 +45,8 @@ export interface TrainingProgress {
   events?: Array<Record<string, unknown>>;
   /** Wall time of the last completed epoch in ms (training, validation, callbacks), for the operator metrics. */
   epochMs?: number;
+  /** Set while training is paused for an outage of the store (the job view's `waiting`). */
+  waiting?: SchemaWaiting;
 }
 
 /** What the processor returns when training ends without an error. */
@@ -85,6 +90,11 @@ export const kilnKeys = {
   handBackChannel: (prefix: string) => `${prefix}:kiln:handback`,
   /** A job's interruption history: list of JSON `SchemaInterruption`, oldest first. */
   interruptions: (prefix: string, jobId: string) => `${prefix}:kiln:interruptions:${jobId}`,
+  /**
+   * A job's webhook signing secret (core/job-secrets.ts), apart from its spec: set by the API at
+   * submission, read by the webhook deliveries that sign with it. Never served.
+   */
+  webhookSecret: (prefix: string, jobId: string) => `${prefix}:kiln:secret:webhook:${jobId}`,
   /** Idempotency record: JSON `{ jobId, bodyHash }`. */
   idempotency: (prefix: string, tenant: string, keyHash: string) => `${prefix}:kiln:idem:${tenant}:${keyHash}`,
 };

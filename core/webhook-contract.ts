@@ -62,7 +62,13 @@ export interface WebhookDeliveryData {
   /** The training job the event belongs to (the delivery log's key). */
   jobId: string;
   url: string;
-  /** `whsec_…`; absent sends unsigned (Slack incoming webhooks ignore signatures). */
+  /**
+   * Sign with the job's webhook secret, which the attempt reads from Redis
+   * (`kilnKeys.webhookSecret`): the secret itself is never part of a queued delivery. Absent sends
+   * unsigned (Slack incoming webhooks ignore signatures).
+   */
+  signed?: boolean;
+  /** `whsec_…` of a delivery queued before secrets were kept apart; new deliveries use `signed`. */
   secret?: string;
   format: WebhookFormat;
   event: WebhookEvent;

@@ -142,6 +142,12 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Longest single backoff in milliseconds. */
   maxDelayMs: number;
+  /**
+   * Keep retrying past `retries` until this many milliseconds have passed since the first failed
+   * try: how long an outage of the store is waited out before the write fails for good.
+   * @defaultValue 0 (only `retries` counts)
+   */
+  toleranceMs?: number;
 }
 
 /** What a {@link WriteThread} tells its caller about one write while it runs. Neither may throw. */

@@ -27,8 +27,14 @@ export interface FileStoreOptions {
  */
 const TEMP_DIR = '.kiln-tmp';
 
-/** Error codes that mean "the disk is unwell right now", worth retrying, rather than a bug or a permission problem. */
-const TRANSIENT_FS_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT']);
+/** Error codes that mean "the disk is unwell right now" (full, failing, remounted read-only), worth waiting out, rather than a bug or a permission problem. */
+const TRANSIENT_FS_CODES = new Set(['EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ESTALE', 'ETIMEDOUT']);
+
+/** Error codes that mean the path itself is not one the file system can hold (a user error). */
+const PATH_FS_CODES = new Set(['ENAMETOOLONG', 'EILSEQ']);
+
+/** Longest file name (path segment) the common file systems accept (ext4, XFS, APFS, NTFS: 255). */
+const MAX_SEGMENT_BYTES = 255;
 
 function errnoCode(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : undefined;
@@ -239,6 +245,10 @@ export class FileStore implements ArtifactStore {
   /** Validates `key` and maps it to a path that is certainly inside the root. */
   private pathOf(key: string): string {
     assertValidKey(key);
+    const long = key.split('/').find((segment) => Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES);
+    if (long !== undefined) {
+      throw new KilnError('BAD_REQUEST', `Artifact key ${JSON.stringify(key)} has a segment of ${Buffer.byteLength(long, 'utf8')} bytes; the file store keeps each segment to ${MAX_SEGMENT_BYTES} bytes (a file name).`);
+    }
     const path = join(this.root, ...key.split('/'));
     // Validation already rules out "..", this guards against a future change to it.
     if (!path.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
@@ -253,6 +263,10 @@ export class FileStore implements ArtifactStore {
     const message = e instanceof Error ? e.message : String(e);
     if (code !== undefined && TRANSIENT_FS_CODES.has(code)) {
       return new KilnError('STORE_UNAVAILABLE', `File store ${this.uri} could not ${what}: ${message}`, { cause: e });
+    }
+    if (code !== undefined && PATH_FS_CODES.has(code)) {
+      // The key names a path this file system cannot hold: the caller chose it, no retry helps.
+      return new KilnError('BAD_REQUEST', `File store ${this.uri} could not ${what}: the file system refuses the path (${message}); keep each path segment under ${MAX_SEGMENT_BYTES} bytes.`, { cause: e });
     }
     if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EISDIR') {
       return new KilnError('INTERNAL', `File store ${this.uri} could not ${what}: a key and a folder of keys collide (${message})`, { cause: e });

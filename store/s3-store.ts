@@ -14,6 +14,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import type { ConfigProblems } from '../core/config-parse';
 import { KilnError } from '../core/errors';
 import {
   assertValidKey, assertValidPrefix, compareKeys, listPageOptions, resolveByteRange, toBuffer,
@@ -477,4 +478,30 @@ export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
   const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
   if (prefix !== '') assertValidPrefix(prefix);
   return { bucket, prefix };
+}
+
+/**
+ * Why `bucket` is not a bucket name S3 accepts (3 to 63 lowercase letters, digits, dots and
+ * hyphens, starting and ending with a letter or digit), or `null`.
+ */
+export function s3BucketProblem(bucket: string): string | null {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)
+    ? null
+    : `S3 bucket name ${JSON.stringify(bucket)} must be 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit.`;
+}
+
+/**
+ * The S3 driver's options from an entry point's environment: `KILN_S3_ENDPOINT` (an http(s) URL
+ * of an S3-compatible store), `KILN_S3_FORCE_PATH_STYLE` (on with an endpoint) and
+ * `AWS_REGION`/`AWS_DEFAULT_REGION` (`us-east-1`). Credentials stay with the SDK's own chain.
+ */
+export function parseS3StoreOptions(env: Record<string, string | undefined>, p: ConfigProblems): S3StoreOptions {
+  const endpoint = env.KILN_S3_ENDPOINT || undefined;
+  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) p.add('KILN_S3_ENDPOINT', `must be an http(s) URL, got '${endpoint}'`);
+  return {
+    endpoint,
+    // A custom endpoint is nearly always an S3-compatible store that wants path-style URLs.
+    forcePathStyle: p.bool(env, 'KILN_S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+  };
 }

@@ -11,7 +11,7 @@ import { toWireError } from './store-thread';
 import { putWithRetries } from './uploader';
 
 const spec = workerData as StoreThreadSpec;
-const store = createStore(spec.uri, spec.options as CreateStoreOptions);
+const store = createStore({ ...(spec.options as CreateStoreOptions), uri: spec.uri });
 const port = parentPort!;
 
 if (process.platform === 'linux') {

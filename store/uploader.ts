@@ -123,24 +123,36 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Calls `put` until it succeeds, retrying `STORE_UNAVAILABLE` failures up to `retry.retries`
- * times, each after a backoff drawn with full jitter from an exponentially growing ceiling; other
- * errors, and the last failure, are thrown. The retry loop of {@link Uploader}, on whichever
- * thread does the writing.
+ * times (and, with `retry.toleranceMs`, for as long as that since the first failure), each after a
+ * backoff drawn with full jitter from an exponentially growing ceiling; other errors, and the last
+ * failure, are thrown. The retry loop of {@link Uploader}, on whichever thread does the writing.
  */
 export async function putWithRetries(
   put: () => Promise<void>, retry: RetryPolicy, observer: WriteObserver = {}, random: () => number = Math.random,
 ): Promise<void> {
+  await retryUnavailable(put, retry, observer, random);
+}
+
+/** {@link putWithRetries} for any store call: resolves to what the first successful try returns. */
+export async function retryUnavailable<T>(
+  call: () => Promise<T>, retry: RetryPolicy, observer: WriteObserver = {}, random: () => number = Math.random,
+): Promise<T> {
+  let firstFailureAt: number | null = null;
   for (let n = 0; ; n++) {
     const t0 = performance.now();
     try {
-      await put();
+      const out = await call();
       observer.onTry?.(performance.now() - t0, true);
-      return;
+      return out;
     } catch (e) {
       observer.onTry?.(performance.now() - t0, false);
-      if (!(e instanceof KilnError) || e.code !== 'STORE_UNAVAILABLE' || n >= retry.retries) throw e;
-      // Full jitter spreads the retries of many workers that hit the same outage.
-      const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** n);
+      firstFailureAt ??= t0;
+      const waited = performance.now() - firstFailureAt;
+      const patient = waited < (retry.toleranceMs ?? 0);
+      if (!(e instanceof KilnError) || e.code !== 'STORE_UNAVAILABLE' || (n >= retry.retries && !patient)) throw e;
+      // Full jitter spreads the retries of many workers that hit the same outage. The exponent is
+      // capped so that a long outage cannot overflow the ceiling.
+      const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.min(n, 30));
       const delayMs = Math.round(random() * ceiling);
       observer.onRetry?.(n + 1, delayMs, e);
       await new Promise((r) => setTimeout(r, delayMs));

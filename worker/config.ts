@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { ConfigProblems, parseRedisUrl, parseStoreConfig, type StoreConfig } from '../core/config-parse';
+import { ConfigProblems, parseRedisUrl } from '../core/config-parse';
+import { parseStoreConfig, type StoreConfig } from '../store/create-store';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
 import type { TenantLimit } from '../core/tenant-limits';
@@ -69,6 +70,12 @@ export interface WorkerConfig {
    * syntax as KILN_TEST_CRASH_TAG), as a job with a cyclic model would. Unset in production.
    */
   testStallTag: string | null;
+  /**
+   * Seconds an unreachable artifact store or Redis is waited out (training paused, retried with
+   * backoff, no attempt spent) before the attempt fails (KILN_OUTAGE_TOLERANCE_SECONDS).
+   * @defaultValue 1800 (30 min)
+   */
+  outageToleranceSeconds: number;
 }
 
 /** Reads the worker's configuration; pure, called once per process entry (parent and sandbox child). */
@@ -98,6 +105,7 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     stallTimeoutSeconds: p.int(env, 'KILN_STALL_TIMEOUT_SECONDS', 300, 1, 86400),
     cancelGraceSeconds: p.int(env, 'KILN_CANCEL_GRACE_SECONDS', 15, 0, 3600),
     testStallTag: env.KILN_TEST_STALL_TAG || null,
+    outageToleranceSeconds: p.int(env, 'KILN_OUTAGE_TOLERANCE_SECONDS', 1800, 0, 7 * 86400),
   };
   if (config.requireGpu && config.backend !== 'auto' && config.backend !== 'node-gpu') {
     p.add('KILN_REQUIRE_GPU', `needs KILN_BACKEND=auto or node-gpu, not ${config.backend}`);

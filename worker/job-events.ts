@@ -1,4 +1,5 @@
 import { parseFailure } from '../core/errors';
+import { withoutSecrets } from '../core/job-secrets';
 import type { TrainingJobData, TrainingResult } from '../core/queue-contract';
 import type { ArtifactStore } from '../store/artifact-store';
 import { runManifestKey } from '../store/run-layout';
@@ -42,7 +43,7 @@ export class JobEvents {
     try {
       const existing = await this.store.get(key);
       const run = existing ? JSON.parse(existing.toString('utf8')) : {
-        runId: data.runId, jobId: data.jobId, spec: data.spec, history: [], best: null, artifacts: [], backend: null, createdAt: data.createdAt,
+        runId: data.runId, jobId: data.jobId, spec: withoutSecrets(data.spec), history: [], best: null, artifacts: [], backend: null, createdAt: data.createdAt,
       };
       if (!needed(run)) return;
       Object.assign(run, fields, { updatedAt: new Date().toISOString() });

@@ -24,7 +24,7 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
   // Worker side of Redis: wait through reconnects rather than failing commands.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => log('warn', 'redis connection error', { err: err.message }));
-  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const store = createStore(config.store);
   const metrics = new WorkerMetrics(connection, config.queuePrefix, (err) => log('warn', 'could not record a metric', { err: err.message }));
   const stopHeartbeat = metrics.startHeartbeat(workerId(), config.backend);
   // Webhooks go through their own durable queue; this process also delivers them.
@@ -78,6 +78,14 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
       if (attempt === null) return;
       void recordInterruption(connection, config.queuePrefix, jobId, {
         attempt, at: new Date().toISOString(), reason: 'worker_lost', detail: 'the worker holding the job stopped renewing its lock (stalled)',
+      }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
+    },
+    onRedisReturned: (jobId, attempt, downMs, kept) => {
+      log(kept ? 'info' : 'warn', kept ? 'Redis is back; the job kept its lock and trains on' : 'Redis is back; the job was queued again meanwhile', { jobId, downMs });
+      if (!kept) return;
+      void recordInterruption(connection, config.queuePrefix, jobId, {
+        attempt, at: new Date(Date.now() - downMs).toISOString(), reason: 'redis_unavailable',
+        detail: `Redis was unreachable for ${Math.round(downMs / 1000)} s; training went on and the job kept its attempt`,
       }).catch((err) => log('warn', 'could not record an interruption', { err: (err as Error).message }));
     },
     onError: (error) => log('error', 'worker error', { err: error.message }),

@@ -21,7 +21,11 @@ import { selectBackend } from './tfjs/backend';
 import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
 import { HandBack, runTraining } from './training/run-training';
-import { readInterruptions, recordInterruption } from './interruptions';
+import { readInterruptions, recordInterruption, StoreOutageReporter } from './interruptions';
+import { OutageTolerantStore } from '../store/outage-tolerant-store';
+import { separateSecrets } from '../core/job-secrets';
+import { retakeLock } from './job-lock';
+import { kilnKeys, SECRET_TTL_SECONDS } from '../core/queue-contract';
 import { MeteredStore } from './metered-store';
 import { WorkerMetrics, workerId } from './worker-metrics';
 import { QueueErrorName, queueError, toJobFailure } from './queue-errors';
@@ -30,6 +34,8 @@ import { PROGRESS_SIGNAL } from './training-processes';
 /** The parts of BullMQ's sandboxed job this processor uses. */
 interface SandboxJob {
   id?: string;
+  /** `<prefix>:<queue>`: where BullMQ keeps the job's keys. */
+  queueQualifiedName?: string;
   data: TrainingJobData;
   attemptsMade: number;
   attemptsStarted?: number;
@@ -54,7 +60,7 @@ let logger: Log | null = null;
 async function init(): Promise<ChildState> {
   const config = loadConfig(process.env);
   logger = createLog(config.logLevel, { role: 'trainer' });
-  const store = createStore(config.store.uri, { s3: config.store.s3 });
+  const store = createStore(config.store);
   const choice = await selectBackend(config.backend, { requireGpu: config.requireGpu });
   log('backend selected', { backend: choice.backend, skipped: choice.skipped });
   // Events raised during training are queued from here; the parent process delivers them.
@@ -176,6 +182,10 @@ function signalProgress(): void {
 export default async function processTrainingJob(job: SandboxJob, token?: string): Promise<TrainingResult> {
   const { config, store, backend, notifier, redis, metrics } = await warmUp();
   const attempt = job.attemptsStarted && job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
+  // A job queued before secrets were kept apart: move its secret out before anything records the spec.
+  const { spec, webhookSecret } = separateSecrets(job.data.spec);
+  if (webhookSecret !== null) await redis.set(kilnKeys.webhookSecret(config.queuePrefix, job.data.jobId), webhookSecret, 'EX', SECRET_TTL_SECONDS, 'NX');
+  const data = { ...job.data, spec };
   const cancel = await CancelSignal.watch(config.redisUrl, config.queuePrefix, job.data.jobId, token);
   const tensorsBefore = tensorCount();
   const crashAt = testCrashEpoch(config.testCrashTag, job.data.spec.tags, attempt);
@@ -183,9 +193,29 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
   const escaped = new Promise<never>((_, reject) => {
     failRunningJob = reject;
   });
+  // A store outage pauses the job (shown as waiting) instead of failing the attempt, for up to the tolerance.
+  let lastProgress: TrainingProgress = { epoch: null, epochs: job.data.spec.fit.epochs, metrics: {}, backend, best: null, attempt, startedAt: new Date().toISOString() };
+  const outages = new StoreOutageReporter({
+    redis, prefix: config.queuePrefix, jobId: job.data.jobId, attempt,
+    publish: (waiting) => job.updateProgress({ ...lastProgress, events: [], ...(waiting ? { waiting } : {}) }),
+    log: (msg, fields) => logger?.('warn', msg, fields ?? {}),
+  });
+  // Waiting out a store outage is not a stall: while one lasts the watchdog keeps getting its signal.
+  let outageBeat: NodeJS.Timeout | null = null;
+  const patientStore = new OutageTolerantStore(store, {
+    toleranceMs: config.outageToleranceSeconds * 1000,
+    onOutage: (o) => {
+      outages.storeOutage(o);
+      if (o && !outageBeat) outageBeat = setInterval(signalProgress, PROGRESS_SIGNAL_MS);
+      if (!o && outageBeat) {
+        clearInterval(outageBeat);
+        outageBeat = null;
+      }
+    },
+  });
   try {
-    const result = await Promise.race([escaped, runTraining(job.data, {
-      store,
+    const result = await Promise.race([escaped, runTraining(data, {
+      store: patientStore,
       backend,
       attempt,
       // Read at every batch end and epoch start: the progress signal the watchdog waits for.
@@ -206,12 +236,23 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
       maxEpochRows: config.maxEpochRows,
       datasetMemoryBytes: config.datasetMemoryBytes,
       notifier,
-      reportProgress: (p) => {
+      reportProgress: async (p) => {
         if (p.epochMs !== undefined) void metrics.epochEnded(p.epochMs);
+        // Training pauses at the epoch end while nothing it produces can be stored.
+        await patientStore.whenAvailable();
+        lastProgress = p;
         return job.updateProgress(p);
       },
       log: (msg, fields) => log(msg, { jobId: job.data.jobId, ...fields }),
     })]);
+    // A Redis outage may have outlasted the job's lock while it trained: take it back (this waits
+    // for Redis) before the result goes to BullMQ. Its completion, queued on the parent's
+    // connection during the outage, would otherwise reach Redis before the parent retakes the
+    // lock, find none and fail the attempt.
+    if (token && job.id && job.queueQualifiedName) {
+      const kept = await retakeLock(redis, `${job.queueQualifiedName}:`, job.id, token, config.lockDurationMs);
+      if (!kept) logger?.('warn', 'the job was queued again while Redis was away; this attempt\'s result will not count', { jobId: job.data.jobId });
+    }
     // Measured once the job's tensors are released. Under --expose-gc (which the child inherits
     // from its parent, as in bench/memory.ts) a full GC comes first, so the figures are what the
     // process keeps alive rather than garbage not yet collected.
@@ -229,6 +270,7 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
     }
     throw toJobFailure(outOfMemory(err) ?? err);
   } finally {
+    if (outageBeat) clearInterval(outageBeat);
     failRunningJob = null;
     await cancel.close();
     const leaked = tensorCount() - tensorsBefore;

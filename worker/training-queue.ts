@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { Child, ChildCommand, Job, ParentCommand, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { retakeLock } from './job-lock';
 import { kilnKeys, TRAINING_ATTEMPTS, TRAINING_QUEUE, type TrainingJobData, type TrainingProgress, type TrainingResult } from '../core/queue-contract';
 import { isUnrecoverable, QueueErrorName, queueError } from './queue-errors';
 import { heapLimitMiB, PROGRESS_SIGNAL, TrainingProcesses, type ProcessExit, type ProcessLimits, type TrainingProcess } from './training-processes';
@@ -39,7 +40,13 @@ export interface TrainingWorkerEvents {
   onError(error: Error): void;
   /** The stalled checker found a job whose worker was lost (its lock expired) and queued it again. */
   onStalled?(jobId: string, attempt: number | null): void;
+  /**
+   * Redis came back after `downMs` without a connection while this worker trained `jobId`;
+   * `kept` tells whether the job's lock was taken back (it trains on, no attempt spent).
+   */
+  onRedisReturned?(jobId: string, attempt: number, downMs: number, kept: boolean): void;
 }
+
 
 /**
  * Stalls a job may have before it fails (BullMQ `maxStalledCount`): a job whose worker keeps dying
@@ -82,11 +89,37 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   processes.warm();
   // Jobs this worker runs now, with their attempt's lock token (for hand-back requests).
   const active = new Map<string, string>();
+  const attempts = new Map<string, number>();
   worker.on('active', (job) => {
     if (job.id && job.token) active.set(job.id, job.token);
+    if (job.id) attempts.set(job.id, job.attemptsStarted || job.attemptsMade + 1);
+  });
+  // After a Redis outage: each running job's lock back at once. ioredis sends what queued up on a
+  // connection while it was down before anything asked for on 'ready', so the retake has a
+  // connection of its own, with nothing queued on it, that reconnects every 100 ms: it reaches
+  // Redis ahead of the stalled checks and completions waiting on the workers' own connections,
+  // whose backoff has grown to 2 s by then. (A completion also takes its lock back itself first,
+  // see processor.ts.)
+  const lockConnection = opts.connection.duplicate({ maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  lockConnection.on('error', () => undefined);
+  let downSince: number | null = null;
+  lockConnection.on('close', () => {
+    downSince ??= Date.now();
+  });
+  lockConnection.on('ready', () => {
+    if (downSince === null) return;
+    const downMs = Date.now() - downSince;
+    downSince = null;
+    const base = `${opts.prefix}:${opts.queueName ?? TRAINING_QUEUE}:`;
+    for (const [jobId, token] of active) {
+      void retakeLock(lockConnection, base, jobId, token, opts.lockDurationMs)
+        .then((kept) => events.onRedisReturned?.(jobId, attempts.get(jobId) ?? 0, downMs, kept))
+        .catch((err: Error) => events.onError(err));
+    }
   });
   worker.on('completed', (job, result) => {
     if (job.id) active.delete(job.id);
+    if (job.id) attempts.delete(job.id);
     events.onCompleted(job, result);
   });
   worker.on('stalled', (jobId) => {
@@ -96,6 +129,7 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
   });
   worker.on('failed', (job, error) => {
     if (job?.id) active.delete(job.id);
+    if (job?.id) attempts.delete(job.id);
     if (!job) return;
     const final = isUnrecoverable(error) || job.attemptsMade >= (job.opts.attempts ?? 1);
     events.onFailed(job, error, final);
@@ -106,6 +140,7 @@ export function createTrainingWorker(opts: TrainingWorkerOptions, events: Traini
       await worker.close(force);
       // Running jobs are done (or abandoned, when forced): no training process outlives the worker.
       await processes.close();
+      lockConnection.disconnect();
     },
     /** Kills every training process now (running jobs stall and resume elsewhere from their backups). */
     killProcesses: () => processes.close(),

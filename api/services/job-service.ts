@@ -6,7 +6,8 @@ import { newJobIds, runIdForJob } from '../../core/ids';
 import { checkJobSpec, type JobCostLimits } from '../../core/check-job-spec';
 import { callbackWarnings } from '../../core/callbacks/registry';
 import type { OutboundAllow } from '../../core/outbound-policy';
-import { kilnKeys } from '../../core/queue-contract';
+import { kilnKeys, SECRET_TTL_SECONDS } from '../../core/queue-contract';
+import { separateSecrets } from '../../core/job-secrets';
 import { epochRowsProblem, type TenantLimit } from '../../core/tenant-limits';
 import { BUILTIN_DATASETS } from '../../core/builtin-datasets';
 import { SubmissionAdmission, type SubmissionKeys } from './submission-admission';
@@ -79,11 +80,17 @@ export class JobService {
     if (admission.kind === 'refused') {
       throw new KilnError('RATE_LIMITED', `tenant ${tenant} may submit ${admission.max} jobs per minute and has reached that; nothing was queued, retry after ${admission.retryAfterSeconds} s`, { retryAfter: admission.retryAfterSeconds });
     }
+    // Secrets are write-only: the queued spec (and so run.json, events and every answer) carries a
+    // marker, and the secret waits apart in Redis for the deliveries that sign with it.
+    const { spec: queued, webhookSecret } = separateSecrets(spec);
+    const secretKey = kilnKeys.webhookSecret(this.prefix, jobId);
     try {
-      await withRedis('enqueue', () => this.queue.add({ tenant, jobId, runId, spec, createdAt: new Date().toISOString() }));
+      if (webhookSecret !== null) await withRedis('enqueue', () => this.redis.set(secretKey, webhookSecret, 'EX', SECRET_TTL_SECONDS));
+      await withRedis('enqueue', () => this.queue.add({ tenant, jobId, runId, spec: queued, createdAt: new Date().toISOString() }));
     } catch (err) {
       // Not queued: free the key, the rate-limit slot and the index entry so the client's retry can succeed.
       await this.admission.release(submission).catch(() => undefined);
+      if (webhookSecret !== null) await this.redis.del(secretKey).catch(() => undefined);
       throw err;
     }
     return { accepted: { jobId, runId, status: 'queued', links: jobLinks(jobId), warnings: callbackWarnings(spec.callbacks) }, replayed: false };
@@ -189,6 +196,7 @@ export function toJobView(snap: JobSnapshot, cancelledAt: string | null, interru
     interruptions,
     // Warnings are a pure function of the spec: computed on read, nothing stored.
     warnings: callbackWarnings(data.spec.callbacks),
+    waiting: status === 'running' ? progress?.waiting ?? null : null,
     links: jobLinks(data.jobId),
   };
 }

@@ -1,6 +1,7 @@
 import type { SchemaJobSpec, SchemaRun } from '../../core/api.gen';
 import { KilnError } from '../../core/errors';
 import { jobIdForRun } from '../../core/ids';
+import { withoutSecrets } from '../../core/job-secrets';
 import type { ArtifactStore } from '../../store/artifact-store';
 import { bestPointerKey, logKey, runManifestKey } from '../../store/run-layout';
 import type { JobService } from './job-service';
@@ -11,7 +12,11 @@ export class RunService {
 
   async getRun(tenant: string, runId: string): Promise<SchemaRun> {
     const stored = await this.store.get(runManifestKey(tenant, runId));
-    if (stored) return JSON.parse(stored.toString('utf8')) as SchemaRun;
+    if (stored) {
+      const run = JSON.parse(stored.toString('utf8')) as SchemaRun;
+      // A manifest written before secrets were kept apart may still hold one: never show it.
+      return run.spec ? { ...run, spec: withoutSecrets(run.spec) } : run;
+    }
     // Not started yet: the job is the only record; answer its queued state in the run's shape.
     const job = await this.jobs.getJob(tenant, jobIdForRun(runId)).catch((err) => {
       if (err instanceof KilnError && err.code === 'NOT_FOUND') throw runNotFound(runId);

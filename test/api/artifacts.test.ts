@@ -68,7 +68,7 @@ for (const driver of ['s3', 'file'] as const) {
       } else {
         stack = await startStack({ name: `artifacts-${driver}` });
       }
-      store = createStore(stack.storeUri, { s3: s3?.s3Options, file: { fsync: false } });
+      store = createStore({ uri: stack.storeUri, s3: s3?.s3Options, file: { fsync: false } });
       const res = await fetch(`${stack.base}/v1/jobs`, {
         method: 'POST',
         headers: { ...stack.auth(), 'content-type': 'application/json' },

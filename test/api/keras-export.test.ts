@@ -134,7 +134,7 @@ describe('GET /v1/runs/{runId}/model.keras', () => {
   before(async () => {
     await tf.setBackend('cpu');
     api = await startApi('keras-export');
-    store = createStore('file://' + api.storeDir, { file: { fsync: false } });
+    store = createStore({ uri: 'file://' + api.storeDir, file: { fsync: false } });
     let n = 0;
     for (const c of CASES) {
       const model = buildModel(c.spec, { seed: 3 });

@@ -53,7 +53,7 @@ export interface HarnessOptions {
 }
 
 /** A fault the harness injected and the runs it hit. */
-export type FaultKind = 'child_kill' | 'parent_kill' | 'parent_term' | 'redis_restart' | 'redis_drop';
+export type FaultKind = 'child_kill' | 'parent_kill' | 'parent_term' | 'redis_restart' | 'redis_drop' | 'store_read_only' | 'redis_outage';
 
 export interface InjectedFault {
   kind: FaultKind;
@@ -131,7 +131,7 @@ export class FaultHarness {
     const s3 = await startS3Server();
     const proxy = await S3FaultProxy.start(s3.endpoint, { seed: opts.seed ?? 1, profile: opts.s3Faults });
     const receiver = await startWebhookReceiver(204);
-    const store = createStore(s3.uri, { s3: s3.s3Options });
+    const store = createStore({ uri: s3.uri, s3: s3.s3Options });
     const h = new FaultHarness(redis, s3, proxy, receiver, store, opts);
     try {
       await h.startApi();
@@ -434,6 +434,40 @@ export class FaultHarness {
     await sleep(Math.max(0, downMs - (Date.now() - started)));
     await this.redis.restart();
     this.note('redis back');
+  }
+
+  /**
+   * Makes the store read-only (every write refused with a 503) for `downMs`, calling `whileDown`
+   * meanwhile; the runs training at the time are recorded as hit.
+   */
+  async storeReadOnly(downMs: number, whileDown?: () => Promise<void>): Promise<void> {
+    const hit = this.runningRuns();
+    this.proxy.readOnly = true;
+    this.record('store_read_only', hit);
+    const started = Date.now();
+    try {
+      if (whileDown) await whileDown();
+      await sleep(Math.max(0, downMs - (Date.now() - started)));
+    } finally {
+      this.proxy.readOnly = false;
+      this.note('store writable again');
+    }
+  }
+
+  /** A long Redis outage: {@link restartRedis}, recorded as `redis_outage`. */
+  async redisOutage(downMs: number): Promise<void> {
+    const hit = this.runningRuns();
+    await this.redis.stop('SIGKILL');
+    this.record('redis_outage', hit);
+    await sleep(downMs);
+    await this.redis.restart();
+    this.note('redis back');
+  }
+
+  /** BullMQ's own counters of a job: attempts started and made, and stalls counted. */
+  async bullCounters(jobId: string): Promise<{ attemptsStarted: number; attemptsMade: number; stalls: number }> {
+    const [ats, atm, stc] = (await this.redis.command('HMGET', `${QUEUE_PREFIX}:training:${jobId}`, 'ats', 'atm', 'stc')) as Array<string | null>;
+    return { attemptsStarted: Number(ats ?? 0), attemptsMade: Number(atm ?? 0), stalls: Number(stc ?? 0) };
   }
 
   /** The webhook deliveries received for a job. */

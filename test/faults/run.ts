@@ -5,13 +5,22 @@
  * connections dropped and Redis itself restarted mid-run (probing the API while it is down).
  * Prints one JSON report on stdout; progress goes to stderr.
  *
- *   npm run build && node --openssl-legacy-provider --import tsx test/faults/run.ts [--waves 2] [--epochs 24] [--seed 1] [--workers 2] [--no-backup]
+ * Then two long outages (issue 14's fault report): the store read-only for 5 minutes mid-run, and
+ * Redis down for 60 s (past the workers' lock); the runs training through them must finish on
+ * their first attempt without a stall.
  *
- * Exits 1 when a run was lost, an epoch was duplicated or missing, a best pointer was bad, or the
- * API answered anything but a well-formed 503 while Redis was down.
+ *   npm run build && node --openssl-legacy-provider --import tsx test/faults/run.ts [--waves 2] [--epochs 24] [--seed 1] [--workers 2] [--no-backup]
+ *     [--read-only-seconds 300] [--redis-down-seconds 60]   (0 skips that outage; --waves 0 runs only the outages)
+ *
+ * Exits 1 when a run was lost, an epoch was duplicated or missing, a best pointer was bad, the
+ * API answered anything but a well-formed 503 while Redis was down, or a long outage cost a run an
+ * attempt or a stall.
  */
 import { FaultHarness, type TrackedRun } from './harness';
-import { baseline, childKills, parentKill, redisDrop, redisOutage, submitRuns, verifyAll, type OutageChecks } from './scenarios';
+import {
+  baseline, childKills, outageCosts, parentKill, redisDrop, redisLongOutage, redisOutage, storeReadOnlyOutage, submitRuns, verifyAll,
+  type LongOutageFigures, type OutageChecks,
+} from './scenarios';
 import type { S3FaultProfile } from '../support/s3-fault-proxy';
 
 function arg(name: string, def: number): number {
@@ -32,6 +41,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
   const backup = !process.argv.includes('--no-backup');
+  const readOnlySeconds = arg('read-only-seconds', 300);
+  const redisDownSeconds = arg('redis-down-seconds', 60);
+  const longOutages: LongOutageFigures[] = [];
   const h = await FaultHarness.start({ workers, seed, s3Faults: BACKGROUND_S3, log, backup });
   const scenarios: Record<string, number> = {};
   const outages: OutageChecks[] = [];
@@ -92,6 +104,18 @@ async function main(): Promise<void> {
       h.proxy.setProfile(BACKGROUND_S3);
       count('s3Storm');
     }
+    if (readOnlySeconds > 0) {
+      log(`store read-only for ${readOnlySeconds} s mid-run`);
+      const runs = await submitRuns(h, workers, epochs, 'store-read-only');
+      longOutages.push(await storeReadOnlyOutage(h, runs, epochs, readOnlySeconds * 1000));
+      count('storeReadOnly');
+    }
+    if (redisDownSeconds > 0) {
+      log(`Redis down for ${redisDownSeconds} s mid-run`);
+      const runs = await submitRuns(h, workers, epochs, 'redis-outage');
+      longOutages.push(await redisLongOutage(h, runs, epochs, redisDownSeconds * 1000));
+      count('redisOutage');
+    }
     const left = await h.waitForEnd(h.runs, 120000);
     if (left.length) log(`${left.length} runs never ended`);
     const { report, verdicts } = await verifyAll(h, baselineSeconds);
@@ -122,6 +146,7 @@ async function main(): Promise<void> {
       extraSecondsByKind: extraByKind,
       runsHitByRedisFaults: h.runs.filter((r) => r.injected.some((f) => f.kind === 'redis_drop' || f.kind === 'redis_restart')).length,
       apiWhileRedisDown,
+      longOutages: longOutages.map((f) => ({ ...f, costs: outageCosts(f) })),
       scenarios,
       faultsInjected: h.faults.reduce<Record<string, number>>((acc, f) => ((acc[f.kind] = (acc[f.kind] ?? 0) + 1), acc), {}),
       s3: { ...h.proxy.counts },
@@ -135,7 +160,8 @@ async function main(): Promise<void> {
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     const clean = report.lostRuns === 0 && report.failedRuns === 0 && report.duplicatedEpochs === 0 && report.missingEpochs === 0
-      && report.badBestPointers === 0 && apiWhileRedisDown.bad.length === 0 && apiWhileRedisDown.acceptedLost === 0;
+      && report.badBestPointers === 0 && apiWhileRedisDown.bad.length === 0 && apiWhileRedisDown.acceptedLost === 0
+      && longOutages.every((f) => outageCosts(f).length === 0);
     process.exitCode = clean ? 0 : 1;
   } finally {
     await h.close();

@@ -192,3 +192,75 @@ export async function verifyAll(h: FaultHarness, baselineSeconds: number | null,
   }
   return { report: summarize(verdicts, baselineSeconds), verdicts };
 }
+
+/** What a long outage did to the runs that trained through it. */
+export interface LongOutageFigures {
+  fault: 'store_read_only' | 'redis_outage';
+  downSeconds: number;
+  /** The runs' last completed epoch when it began. */
+  hitAtEpoch: Array<number | null>;
+  /** Runs the API showed as `waiting` (store_unavailable) while it lasted. */
+  shownWaiting: number;
+  /** Per run, once it ended: its status, BullMQ's attempts started and stalls, the interruptions it recorded. */
+  runs: Array<{ jobId: string; status: string | null; attemptsStarted: number; stalls: number; interruptions: string[]; wallSeconds: number | null }>;
+  /** Writes the read-only store refused. */
+  writesRefused?: number;
+}
+
+/**
+ * The store turns read-only (every write refused) for `downMs` once the first run reaches a
+ * random epoch of its middle, then writable again. Every run must end succeeded on its first
+ * attempt, with no stall, each epoch once and a sound best.json (checked by verifyAll), and be
+ * shown as waiting while it lasted.
+ */
+export async function storeReadOnlyOutage(h: FaultHarness, runs: TrackedRun[], epochs: number, downMs: number): Promise<LongOutageFigures> {
+  await randomMoment(h, runs[0], 2, Math.max(2, Math.floor(epochs / 2)));
+  const hitAtEpoch = runs.map((r) => r.view?.progress?.epoch ?? null);
+  const refusedBefore = h.proxy.counts.writesRefused;
+  const waiting = new Set<string>();
+  await h.storeReadOnly(downMs, async () => {
+    const until = Date.now() + downMs;
+    while (Date.now() < until) {
+      for (const r of runs) if (r.view?.waiting?.reason === 'store_unavailable') waiting.add(r.jobId);
+      await sleep(250);
+    }
+  });
+  await h.waitForEnd(runs, 300000);
+  return { fault: 'store_read_only', downSeconds: downMs / 1000, hitAtEpoch, shownWaiting: waiting.size, runs: await outcomes(h, runs), writesRefused: h.proxy.counts.writesRefused - refusedBefore };
+}
+
+/**
+ * Redis is killed for `downMs` (longer than the workers' lock) once the first run reaches a random
+ * epoch of its middle, then started again from its AOF. Every run must end succeeded on its first
+ * attempt, with no stall counted, each epoch once and a sound best.json.
+ */
+export async function redisLongOutage(h: FaultHarness, runs: TrackedRun[], epochs: number, downMs: number): Promise<LongOutageFigures> {
+  await randomMoment(h, runs[0], 2, Math.max(2, Math.floor(epochs / 2)));
+  const hitAtEpoch = runs.map((r) => r.view?.progress?.epoch ?? null);
+  await h.redisOutage(downMs);
+  await h.waitForEnd(runs, 300000);
+  return { fault: 'redis_outage', downSeconds: downMs / 1000, hitAtEpoch, shownWaiting: 0, runs: await outcomes(h, runs) };
+}
+
+async function outcomes(h: FaultHarness, runs: TrackedRun[]): Promise<LongOutageFigures['runs']> {
+  return Promise.all(runs.map(async (r) => {
+    const c = await h.bullCounters(r.jobId);
+    return {
+      jobId: r.jobId,
+      status: r.status,
+      attemptsStarted: c.attemptsStarted,
+      stalls: c.stalls,
+      interruptions: ((r.view?.interruptions ?? []) as Array<{ reason: string; detail?: string }>).map((i) => (i.detail ? `${i.reason}: ${i.detail}` : i.reason)),
+      wallSeconds: r.firstRunningAt !== null && r.endedAt !== null ? Math.round((r.endedAt - r.firstRunningAt) / 100) / 10 : null,
+    };
+  }));
+}
+
+/** Whether a long outage cost a run anything: not succeeded, a second attempt, or a stall. */
+export function outageCosts(f: LongOutageFigures): string[] {
+  return f.runs.flatMap((r) => [
+    ...(r.status !== 'succeeded' ? [`${r.jobId} ended ${r.status}`] : []),
+    ...(r.attemptsStarted !== 1 ? [`${r.jobId} started ${r.attemptsStarted} attempts`] : []),
+    ...(r.stalls !== 0 ? [`${r.jobId} counted ${r.stalls} stalls`] : []),
+  ]).concat(f.fault === 'store_read_only' && f.shownWaiting < f.runs.filter((r, i) => f.hitAtEpoch[i] !== null).length ? [`only ${f.shownWaiting} of the runs hit were shown waiting`] : []);
+}

@@ -37,7 +37,7 @@ describe('datasets from the artifact store (s3 store, real worker)', () => {
   before(async () => {
     s3 = await startS3Server();
     stack = await startStack({ name: 'datasets', store: { uri: s3.uri, endpoint: s3.endpoint }, env: { KILN_TENANT_SUBMISSIONS_PER_MINUTE: '0', KILN_TENANT_MAX_RUNNING: '0' } });
-    store = createStore(stack.storeUri, { s3: s3.s3Options });
+    store = createStore({ uri: stack.storeUri, s3: s3.s3Options });
     await store.put('acme/datasets/iris.csv', IRIS_CSV);
     await store.put('acme/datasets/iris.ndjson', IRIS_NDJSON);
   });

@@ -70,7 +70,7 @@ for (const driver of ['s3', 'file'] as const) {
       assert.equal(view.best.monitor, 'val_accuracy');
       assert.deepEqual(view.transitions.map((t: any) => t.status), ['queued', 'running', 'succeeded']);
 
-      const store = createStore(stack.storeUri, { s3: s3?.s3Options });
+      const store = createStore({ uri: stack.storeUri, s3: s3?.s3Options });
       const prefix = `acme/runs/${accepted.runId}`;
       const best = JSON.parse((await store.get(`${prefix}/best.json`))!.toString('utf8'));
       assert.equal(best.key, view.best.key);

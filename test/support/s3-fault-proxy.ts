@@ -58,10 +58,16 @@ export function seededRandom(seed: number): () => number {
  */
 export class S3FaultProxy {
   /** Requests seen and faults injected, by kind. */
-  readonly counts: { requests: number } & Record<S3FaultKind, number> = { requests: 0, error: 0, reset: 0, latency: 0, slowLoris: 0 };
+  readonly counts: { requests: number; writesRefused: number } & Record<S3FaultKind, number> = { requests: 0, writesRefused: 0, error: 0, reset: 0, latency: 0, slowLoris: 0 };
   /** Every request, when `record` is on (for diagnosing a finding). */
   readonly log: ProxiedRequest[] = [];
   record = false;
+  /**
+   * The store is read-only: every write (PUT, POST, DELETE) is answered 503 `ServiceUnavailable`
+   * before it reaches the server, as a store in read-only maintenance answers; reads pass, with
+   * the profile's faults. Independent of the profile.
+   */
+  readOnly = false;
   private profile: S3FaultProfile = {};
   private random: () => number;
   private readonly sockets = new Set<Socket>();
@@ -119,6 +125,16 @@ export class S3FaultProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse, upstream: URL): void {
     this.counts.requests++;
+    if (this.readOnly && ['PUT', 'POST', 'DELETE'].includes(req.method ?? '')) {
+      this.counts.writesRefused++;
+      req.resume();
+      req.on('end', () => {
+        const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code><Message>read-only: writes are refused (S3FaultProxy)</Message></Error>';
+        res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+      return;
+    }
     const fault = this.pick(req);
     if (fault) this.counts[fault]++;
     const p = this.profile;

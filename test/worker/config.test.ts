@@ -26,3 +26,16 @@ test('LOG_LEVEL is read by loadConfig (the training process takes its log level 
   assert.equal(loadConfig({ LOG_LEVEL: 'warn' }).logLevel, 'warn');
   assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
 });
+
+test('KILN_OUTAGE_TOLERANCE_SECONDS: 30 min by default, 0 to a week', () => {
+  assert.equal(loadConfig({}).outageToleranceSeconds, 1800);
+  assert.equal(loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '0' }).outageToleranceSeconds, 0);
+  assert.equal(loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '600' }).outageToleranceSeconds, 600);
+  assert.throws(() => loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '-1' }), /KILN_OUTAGE_TOLERANCE_SECONDS: must be an integer from 0/);
+  assert.throws(() => loadConfig({ KILN_OUTAGE_TOLERANCE_SECONDS: '30m' }), /KILN_OUTAGE_TOLERANCE_SECONDS/);
+});
+
+test('KILN_STORE takes every form the store accepts, relative file:// ones included', () => {
+  assert.equal(loadConfig({ KILN_STORE: 'file://./data' }).store.uri, 'file://./data');
+  assert.throws(() => loadConfig({ KILN_STORE: 'ftp://x' }), /KILN_STORE: .*file:\/\/.*s3:\/\//);
+});

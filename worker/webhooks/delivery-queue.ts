@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { OutboundAllow } from '../../core/outbound-policy';
+import { kilnKeys, SECRET_TTL_SECONDS } from '../../core/queue-contract';
 import {
   DEFAULT_DELIVERY_SCHEDULE_MS,
   DELIVERY_LOG_TTL_SECONDS,
@@ -46,19 +47,32 @@ export class QueueWebhookSender implements WebhookSender {
   private readonly queue: Queue<WebhookDeliveryData>;
   private readonly log: DeliveryLog;
   private readonly keepSeconds: number;
+  private readonly connection: Redis;
+  private readonly prefix: string;
 
   constructor(opts: QueueWebhookSenderOptions) {
+    this.connection = opts.connection;
+    this.prefix = opts.prefix;
     this.queue = new Queue<WebhookDeliveryData>(WEBHOOK_QUEUE, { connection: opts.connection, prefix: opts.prefix });
     this.log = new DeliveryLog(opts.connection, opts.prefix);
     this.keepSeconds = opts.keepSeconds ?? DELIVERY_LOG_TTL_SECONDS;
   }
 
   async send(target: WebhookTarget, messageId: string, event: WebhookEvent): Promise<void> {
+    const jobId = jobIdOf(messageId, event);
+    const signed = target.secret !== undefined || target.signed === true;
+    if (signed) {
+      // The secret stays apart from the queued delivery (which dashboards and logs may show), and
+      // lives as long as deliveries that sign with it may still be attempted.
+      const key = kilnKeys.webhookSecret(this.prefix, jobId);
+      if (target.secret !== undefined) await this.connection.set(key, target.secret, 'EX', SECRET_TTL_SECONDS);
+      else await this.connection.expire(key, SECRET_TTL_SECONDS);
+    }
     const data: WebhookDeliveryData = {
       deliveryId: messageId,
-      jobId: jobIdOf(messageId, event),
+      jobId,
       url: target.url,
-      ...(target.secret ? { secret: target.secret } : {}),
+      ...(signed ? { signed: true } : {}),
       format: target.format ?? 'json',
       event,
     };
@@ -158,7 +172,14 @@ export function startWebhookDeliveryWorker(opts: WebhookDeliveryWorkerOptions): 
       'webhook-id': d.deliveryId,
       'webhook-timestamp': String(timestamp),
     };
-    if (d.secret) headers['webhook-signature'] = signWebhook([d.secret], d.deliveryId, timestamp, body);
+    const secret = d.secret ?? (d.signed ? await opts.connection.get(kilnKeys.webhookSecret(opts.prefix, d.jobId)) : null);
+    if (d.signed && !secret) {
+      // Unsigned would look like a forgery to a receiver that checks signatures; never send it so.
+      const why = "not sent: the job's webhook secret is no longer kept (it expires 30 days after its last use)";
+      await log.attempt(d, { at: at.toISOString(), statusCode: null, latencyMs: null, error: why, outcome: 'failed', nextAttemptAt: null });
+      throw new UnrecoverableError(why);
+    }
+    if (secret) headers['webhook-signature'] = signWebhook([secret], d.deliveryId, timestamp, body);
     const res = await safePost(d.url, body, { allow: opts.outbound, timeoutMs, headers });
 
     const statusCode = res.kind === 'response' ? res.status : null;

@@ -1,4 +1,5 @@
 import type { SchemaJobSpec } from '../../core/api.gen';
+import { SECRET_SET } from '../../core/job-secrets';
 import type { TrainingJobData } from '../../core/queue-contract';
 import { messageIdFor, wantsEvent, type WebhookEventType } from '../../core/webhook-contract';
 import type { WebhookSender, WebhookTarget } from './webhook-sender';
@@ -18,7 +19,7 @@ export class JobNotifier {
   /** Sends `type` to the job's webhook if it wants it. Never throws: a webhook must not fail a job. */
   async notify(job: TrainingJobData, type: WebhookEventType, fields: Record<string, unknown>, opts: { seq?: string | number; target?: WebhookTarget } = {}): Promise<void> {
     const hook = (job.spec as SchemaJobSpec).webhook;
-    const target = opts.target ?? (hook && wantsEvent(hook, type) ? { url: hook.url, secret: hook.secret } : null);
+    const target = opts.target ?? (hook && wantsEvent(hook, type) ? { url: hook.url, ...signing(hook.secret) } : null);
     if (!target) return;
     const base = this.publicUrl ?? '';
     const messageId = messageIdFor(job.jobId, type, opts.seq);
@@ -48,8 +49,17 @@ export class JobNotifier {
   /** An alert goes to the rule's own URL when it has one (signed with the job's secret if any), else to the job's webhook. */
   alertTarget(job: TrainingJobData, alert: { url?: string; format: 'json' | 'slack' }): WebhookTarget | null {
     const hook = (job.spec as SchemaJobSpec).webhook;
-    if (alert.url) return { url: alert.url, secret: hook?.secret, format: alert.format };
-    if (hook && wantsEvent(hook, 'alert.triggered')) return { url: hook.url, secret: hook.secret, format: alert.format };
+    if (alert.url) return { url: alert.url, ...signing(hook?.secret), format: alert.format };
+    if (hook && wantsEvent(hook, 'alert.triggered')) return { url: hook.url, ...signing(hook.secret), format: alert.format };
     return null;
   }
+}
+
+/**
+ * How a delivery is signed: with the job's secret kept in Redis when the spec shows the marker,
+ * or with the secret a spec queued before secrets were kept apart still holds.
+ */
+function signing(secret: string | undefined): { signed?: true; secret?: string } {
+  if (secret === undefined) return {};
+  return secret === SECRET_SET ? { signed: true } : { secret };
 }

@@ -5,8 +5,16 @@ export type { WebhookEvent };
 /** Where a delivery goes. */
 export interface WebhookTarget {
   url: string;
-  /** `whsec_…` signing secret; absent sends unsigned (for Slack incoming webhooks). */
+  /**
+   * A `whsec_…` signing secret to sign with; the sender keeps it apart from what it queues (as the
+   * job's webhook secret in Redis).
+   */
   secret?: string;
+  /**
+   * Sign with the job's webhook secret as already kept in Redis (`kilnKeys.webhookSecret`). With
+   * neither this nor `secret` the delivery goes unsigned (for Slack incoming webhooks).
+   */
+  signed?: boolean;
   /**
    * Body format: the Kiln event as JSON, or a Slack `{ "text": … }` body.
    * @defaultValue 'json'
