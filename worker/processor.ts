@@ -17,6 +17,7 @@ import { loadConfig, type WorkerConfig } from './config';
 import { createLog, type Log } from './log';
 import { QueueWebhookSender } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
+import { remoteMonitorSender } from './webhooks/remote-monitor-sender';
 import { selectBackend } from './tfjs/backend';
 import { tensorCount } from './tfjs/memory';
 import { CancelSignal } from './training/cancel-signal';
@@ -236,6 +237,7 @@ export default async function processTrainingJob(job: SandboxJob, token?: string
       maxEpochRows: config.maxEpochRows,
       datasetMemoryBytes: config.datasetMemoryBytes,
       notifier,
+      remoteMonitor: remoteMonitorSender(config.outbound),
       reportProgress: async (p) => {
         if (p.epochMs !== undefined) void metrics.epochEnded(p.epochMs);
         // Training pauses at the epoch end while nothing it produces can be stored.

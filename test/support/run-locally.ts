@@ -5,6 +5,7 @@ import { newJobIds } from '../../core/ids';
 import type { TrainingJobData, TrainingProgress } from '../../core/queue-contract';
 import { FileStore } from '../../store/file-store';
 import { runTraining } from '../../worker/training/run-training';
+import type { RemoteMonitorSender } from '../../core/callbacks/remote-monitor';
 
 /**
  * Runs one job's training in this process (no queue, no sandbox) on the active tfjs backend, over a
@@ -21,6 +22,8 @@ export async function trainLocally(spec: any, opts: {
   attempt?: number;
   afterEpoch?: (epoch: number) => void | Promise<void>;
   handBackRequested?: () => boolean;
+  /** Sends RemoteMonitor's posts (worker/webhooks/remote-monitor-sender.ts). @defaultValue none */
+  remoteMonitor?: RemoteMonitorSender;
 } = {}) {
   const dir = opts.resume?.dir ?? mkdtempSync(join(tmpdir(), 'kiln-train-'));
   const store = new FileStore(dir);
@@ -42,6 +45,7 @@ export async function trainLocally(spec: any, opts: {
       log: () => undefined,
       maxEpochRows: opts.maxEpochRows,
       datasetMemoryBytes: opts.datasetMemoryBytes,
+      remoteMonitor: opts.remoteMonitor,
     });
     const run = JSON.parse((await store.get(`acme/runs/${job.runId}/run.json`))!.toString('utf8'));
     return { result, run, progress, store, runId: job.runId, job, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -2,6 +2,7 @@ import type { SchemaJobSpec } from '../../core/api.gen';
 import { CallbackList } from '../../core/callbacks/callback-list';
 import type { CallbackEvent } from '../../core/callbacks/events';
 import { buildCallbacks } from '../../core/callbacks/from-spec';
+import type { RemoteMonitorSender } from '../../core/callbacks/remote-monitor';
 import { ModelCheckpoint } from '../../core/callbacks/model-checkpoint';
 import { DEFAULT_LOG_FILE } from '../../store/run-layout';
 import type { TrainingModel } from './training-model';
@@ -23,6 +24,8 @@ export interface JobCallbacksOptions {
   tensorBoardSink: (relativePath: string, content: Buffer) => Promise<void>;
   /** Receives every callback event, synchronously, in order (the run recorder). */
   emit: (event: CallbackEvent) => void;
+  /** Sends RemoteMonitor's posts; required when the spec configures one. @defaultValue none */
+  remoteMonitorSender?: RemoteMonitorSender;
 }
 
 /**
@@ -40,6 +43,7 @@ export function buildJobCallbacks(spec: SchemaJobSpec, opts: JobCallbacksOptions
     epochs: spec.fit.epochs,
     csvSink: opts.csvSink,
     emit: opts.emit,
+    remoteMonitorSender: opts.remoteMonitorSender,
   });
   const tensorBoard = spec.callbacks?.tensorBoard ? [new TensorBoard(spec.callbacks.tensorBoard, () => opts.model.weightValues(), opts.tensorBoardSink)] : [];
   const best = implicitBestCheckpoint(spec, opts.hasValidation);

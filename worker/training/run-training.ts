@@ -26,6 +26,7 @@ import { FileTrainingSession } from '../tfjs/file-training-session';
 import { serializeModel, TfjsModelHandle } from '../tfjs/tfjs-model-handle';
 import { ArrayTrainingSession, type TrainingSession } from '../tfjs/training-session';
 import type { JobNotifier } from '../webhooks/job-notifier';
+import type { RemoteMonitorSender } from '../../core/callbacks/remote-monitor';
 import { fitLoop, type Interruption } from './fit-loop';
 
 export interface TrainingDeps {
@@ -57,6 +58,11 @@ export interface TrainingDeps {
    * worker/processor.ts). @defaultValue none
    */
   afterEpoch?(epoch: number): void | Promise<void>;
+  /**
+   * Sends a RemoteMonitor callback's posts (worker/webhooks/remote-monitor-sender.ts, through the
+   * outbound policy). @defaultValue none: a job configuring remoteMonitor fails at start
+   */
+  remoteMonitor?: RemoteMonitorSender;
 }
 
 /**
@@ -237,7 +243,7 @@ async function attachCallbacks(job: TrainingJobData, deps: TrainingDeps, run: Ru
     await uploader.enqueue(layout.log(csvLogFile(job.spec)), text, { contentType: 'text/csv' });
   };
   const jobCallbacks = buildJobCallbacks(job.spec, {
-    model: handle, hasValidation, csvSink, emit: recorder.record,
+    model: handle, hasValidation, csvSink, emit: recorder.record, remoteMonitorSender: deps.remoteMonitor,
     tensorBoardSink: async (path, content) => {
       await uploader.enqueue(layout.tensorboard(path), content, { contentType: 'application/octet-stream' });
     },
