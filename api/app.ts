@@ -4,7 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Redis } from 'ioredis';
 import { createStore } from '../store/create-store';
 import type { ApiConfig } from './config';
-import { loadOpenApiDocument } from './openapi-document';
+import { loadOpenApiDocument, withServer } from './openapi-document';
+import { publicOrigin } from './public-origin';
 import { ApiKeyAuth } from './plugins/auth';
 import { registerOperations } from './plugins/openapi-routes';
 import { answerUnsupportedExpectation, clientErrorProblem, frameworkErrorProblem, registerProblemDetails } from './plugins/problem-details';
@@ -55,8 +56,13 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
 
   const doc = loadOpenApiDocument();
   await app.register(swagger, { mode: 'static', specification: { document: doc as any } });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } as any }, async () => app.swagger());
+  // Both copies of the document name the origin the client reached, so "Try it out" works on any port or host.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    transformSpecificationClone: false,
+    transformSpecification: (spec, request) => withServer(spec, publicOrigin(request, config.publicUrl)),
+  });
+  app.get('/openapi.json', { schema: { hide: true } as any }, async (request) => withServer(app.swagger(), publicOrigin(request, config.publicUrl)));
 
   // API side of Redis: fail fast (503) instead of queueing commands while disconnected.
   const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });

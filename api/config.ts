@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { ConfigProblems, parseRedisUrl } from '../core/config-parse';
+import { ConfigProblems, parsePublicUrl, parseRedisUrl } from '../core/config-parse';
 import { parseStoreConfig, type StoreConfig } from '../store/create-store';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
@@ -35,6 +35,11 @@ export interface ApiConfig {
    * /metrics is open and the dashboard is not mounted.
    */
   adminKey: string | null;
+  /**
+   * Where clients reach the API (KILN_PUBLIC_URL), named as the served OpenAPI document's server.
+   * Unset: each request's own origin (api/public-origin.ts).
+   */
+  publicUrl: string | null;
 }
 
 /**
@@ -80,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined>, opts: { allo
     maxModelParams: p.int(env, 'KILN_MAX_MODEL_PARAMS', DEFAULT_MAX_MODEL_PARAMS, 0, Number.MAX_SAFE_INTEGER),
     workerMemoryBytes: p.int(env, 'KILN_WORKER_MEMORY_BYTES', DEFAULT_WORKER_MEMORY_BYTES, 0, Number.MAX_SAFE_INTEGER),
     adminKey: env.KILN_ADMIN_KEY || null,
+    publicUrl: parsePublicUrl(env, p),
   };
   if (config.adminKey !== null && (config.adminKey.length < 16 || /\s/.test(config.adminKey))) {
     p.add('KILN_ADMIN_KEY', 'use 16 or more characters without spaces, e.g. KILN_ADMIN_KEY=$(openssl rand -hex 24)');

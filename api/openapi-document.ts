@@ -29,6 +29,14 @@ export function loadOpenApiDocument(): OpenApiDocument {
   return parse(readFileSync(openApiPath(), 'utf8')) as OpenApiDocument;
 }
 
+/**
+ * The document as served to one client, naming `serverUrl` (see api/public-origin.ts) as its only
+ * server instead of the file's development default. A shallow copy: the parsed document is shared.
+ */
+export function withServer<T extends object>(doc: T, serverUrl: string): T & { servers: Array<{ url: string }> } {
+  return { ...doc, servers: [{ url: serverUrl }] };
+}
+
 /** OpenAPI keywords that are not JSON Schema and that the validator must not see. */
 const OPENAPI_ONLY = new Set(['example', 'xml', 'externalDocs', 'discriminator']);
 

@@ -1268,27 +1268,107 @@ export interface components {
         };
     };
     responses: {
-        /** @description An RFC 9457 problem document. */
-        Problem: {
+        /** @description The request is invalid; `errors` holds the JSON pointer of each offending field. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No API key, or one that `KILN_API_KEYS` does not list. */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Nothing with this id for this API key (another tenant's jobs and runs are not found either). */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request conflicts with the resource's state - a job that has already ended cannot be cancelled, a model with a layer the format cannot hold cannot be exported. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The body is larger than `KILN_BODY_LIMIT_BYTES` (2 MiB by default). */
+        ContentTooLarge: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 /**
                  * @example {
-                 *       "type": "https://kiln.dev/problems/job-spec-invalid",
-                 *       "title": "Invalid job specification",
-                 *       "status": 400,
-                 *       "code": "JOB_SPEC_INVALID",
-                 *       "detail": "/callbacks/earlyStopping: unknown field 'paitence'; remove it or use one of: monitor, minDelta, patience, mode, baseline, restoreBestWeights, startFromEpoch, stopWhen",
-                 *       "errors": [
-                 *         {
-                 *           "pointer": "/callbacks/earlyStopping/paitence",
-                 *           "detail": "unknown field 'paitence'; remove it or use one of: monitor, minDelta, patience, mode, baseline, restoreBestWeights, startFromEpoch, stopWhen"
-                 *         }
-                 *       ]
+                 *       "type": "https://kiln.dev/problems/body-too-large",
+                 *       "title": "Request body too large",
+                 *       "status": 413,
+                 *       "code": "BODY_TOO_LARGE",
+                 *       "detail": "the request body is larger than the configured limit (KILN_BODY_LIMIT_BYTES); send a smaller body",
+                 *       "instance": "/v1/jobs"
                  *     }
                  */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The body is not `application/json`. */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://kiln.dev/problems/unsupported-media-type",
+                 *       "title": "Unsupported media type",
+                 *       "status": 415,
+                 *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                 *       "detail": "send the body as application/json",
+                 *       "instance": "/v1/jobs"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `Idempotency-Key` was already used with a different body. */
+        UnprocessableContent: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://kiln.dev/problems/idempotency-key-reused",
+                 *       "title": "Idempotency key reused with a different body",
+                 *       "status": 422,
+                 *       "code": "IDEMPOTENCY_KEY_REUSED",
+                 *       "detail": "Idempotency-Key was already used for job job_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C with a different body; use a new key for a new job",
+                 *       "instance": "/v1/jobs"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Redis or the artifact store cannot be reached; nothing was changed. Retry after `Retry-After` seconds. */
+        ServiceUnavailable: {
+            headers: {
+                /** @description Seconds to wait before retrying, when the API can tell. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -1376,7 +1456,14 @@ export type SchemaWebhookEventType = components['schemas']['WebhookEventType'];
 export type SchemaDeliveryList = components['schemas']['DeliveryList'];
 export type SchemaDelivery = components['schemas']['Delivery'];
 export type SchemaDeliveryAttempt = components['schemas']['DeliveryAttempt'];
-export type ResponseProblem = components['responses']['Problem'];
+export type ResponseBadRequest = components['responses']['BadRequest'];
+export type ResponseUnauthorized = components['responses']['Unauthorized'];
+export type ResponseNotFound = components['responses']['NotFound'];
+export type ResponseConflict = components['responses']['Conflict'];
+export type ResponseContentTooLarge = components['responses']['ContentTooLarge'];
+export type ResponseUnsupportedMediaType = components['responses']['UnsupportedMediaType'];
+export type ResponseUnprocessableContent = components['responses']['UnprocessableContent'];
+export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
 export type ParameterJobId = components['parameters']['JobId'];
 export type ParameterRunId = components['parameters']['RunId'];
 export type ParameterDeliveryId = components['parameters']['DeliveryId'];
@@ -1407,9 +1494,9 @@ export interface operations {
                     "application/json": components["schemas"]["JobList"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createJob: {
@@ -1439,11 +1526,11 @@ export interface operations {
                     "application/json": components["schemas"]["JobAccepted"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            413: components["responses"]["Problem"];
-            415: components["responses"]["Problem"];
-            422: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
             /**
              * @description The tenant has submitted as many jobs this minute as `KILN_TENANT_SUBMISSIONS_PER_MINUTE`
              *     allows (a sliding one-minute window). Nothing was queued; retry after `Retry-After`
@@ -1456,10 +1543,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "https://kiln.dev/problems/rate-limited",
+                     *       "title": "Too many submissions",
+                     *       "status": 429,
+                     *       "code": "RATE_LIMITED",
+                     *       "detail": "tenant acme may submit 120 jobs per minute and has reached that; nothing was queued, retry after 12 s",
+                     *       "instance": "/v1/jobs"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            503: components["responses"]["Problem"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getJob: {
@@ -1483,9 +1580,9 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     cancelJob: {
@@ -1509,10 +1606,10 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            409: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     streamJobEvents: {
@@ -1580,10 +1677,10 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getRun: {
@@ -1607,8 +1704,8 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     getModelFile: {
@@ -1638,8 +1735,8 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     getRunLog: {
@@ -1667,8 +1764,8 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     getRunCurves: {
@@ -1704,8 +1801,8 @@ export interface operations {
                     "image/svg+xml": string;
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
         };
     };
     listRunArtifacts: {
@@ -1734,10 +1831,10 @@ export interface operations {
                     "application/json": components["schemas"]["ArtifactList"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     downloadRunArtifact: {
@@ -1797,9 +1894,9 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             /** @description The range starts past the object's end. */
             416: {
                 headers: {
@@ -1808,10 +1905,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "https://kiln.dev/problems/range-not-satisfiable",
+                     *       "title": "Range not satisfiable",
+                     *       "status": 416,
+                     *       "code": "RANGE_NOT_SATISFIABLE",
+                     *       "detail": "checkpoints/best/a001-000003/weights.bin has 1024 bytes; Range bytes=4096- selects none of them",
+                     *       "instance": "/v1/runs/run_01JD4Z6V4Q8W3G5X7Y9Z1A2B3C/artifacts/download"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            503: components["responses"]["Problem"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getRunModelArchive: {
@@ -1838,9 +1945,9 @@ export interface operations {
                     "application/x-tar": string;
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getRunKerasModel: {
@@ -1875,11 +1982,11 @@ export interface operations {
                     "application/x-hdf5": string;
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            409: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     simulateCallbacks: {
@@ -1904,8 +2011,8 @@ export interface operations {
                     "application/json": components["schemas"]["SimulateResponse"];
                 };
             };
-            400: components["responses"]["Problem"];
-            401: components["responses"]["Problem"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
         };
     };
     getHealth: {
@@ -1960,7 +2067,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            503: components["responses"]["Problem"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listDeliveries: {
@@ -1984,9 +2091,9 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryList"];
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     retryDelivery: {
@@ -2015,9 +2122,9 @@ export interface operations {
                     "application/json": components["schemas"]["Delivery"];
                 };
             };
-            401: components["responses"]["Problem"];
-            404: components["responses"]["Problem"];
-            503: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

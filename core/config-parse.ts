@@ -59,3 +59,24 @@ export function parseRedisUrl(env: Record<string, string | undefined>, p: Config
   if (!/^rediss?:\/\//.test(url)) p.add('REDIS_URL', `must start with redis:// or rediss://, got '${url}'`);
   return url;
 }
+
+/**
+ * `KILN_PUBLIC_URL`: the origin (and path prefix, if any) clients reach the API at, without a
+ * trailing slash; null when unset. The API names it in served documents (the OpenAPI `servers`),
+ * the worker in webhook links.
+ */
+export function parsePublicUrl(env: Record<string, string | undefined>, p: ConfigProblems): string | null {
+  const raw = env.KILN_PUBLIC_URL;
+  if (raw === undefined || raw === '') return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    p.add('KILN_PUBLIC_URL', `must be an http(s) URL without query, fragment or credentials, e.g. https://kiln.example.com, got '${raw}'`);
+    return null;
+  }
+  return raw.replace(/\/+$/, '');
+}

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigProblems, parseRedisUrl } from '../core/config-parse';
+import { ConfigProblems, parsePublicUrl, parseRedisUrl } from '../core/config-parse';
 import { parseStoreConfig, type StoreConfig } from '../store/create-store';
 import { parseOutboundAllow, type OutboundAllow } from '../core/outbound-policy';
 import { DEFAULT_MAX_EPOCH_ROWS, DEFAULT_QUEUE_PREFIX } from '../core/queue-contract';
@@ -94,7 +94,7 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
     webhookTimeoutMs: p.int(env, 'KILN_WEBHOOK_TIMEOUT_MS', 10000, 100, 120000),
     webhookSchedule: schedule(env.KILN_WEBHOOK_SCHEDULE, p),
     outbound: outbound(env.KILN_OUTBOUND_ALLOW, p),
-    publicUrl: env.KILN_PUBLIC_URL ? env.KILN_PUBLIC_URL.replace(/\/+$/, '') : null,
+    publicUrl: parsePublicUrl(env, p),
     logLevel: p.oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     tenantMaxRunning: p.tenantLimit(env, 'KILN_TENANT_MAX_RUNNING', 4),
     maxEpochRows: p.int(env, 'KILN_MAX_EPOCH_ROWS', DEFAULT_MAX_EPOCH_ROWS, 0, Number.MAX_SAFE_INTEGER),
