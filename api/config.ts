@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigProblems, parsePublicUrl, parseRedisUrl } from '../core/config-parse';
 import { parseStoreConfig, type StoreConfig } from '../store/create-store';
@@ -15,7 +14,7 @@ export interface ApiConfig {
   store: StoreConfig;
   /** API key → tenant. */
   apiKeys: Map<string, string>;
-  /** True when no keys were configured and a development key was generated. */
+  /** The development key in use when no keys were configured (`npm start` only), else null. */
   generatedDevKey: string | null;
   /** Largest accepted request body, in bytes. */
   bodyLimit: number;
@@ -44,9 +43,10 @@ export interface ApiConfig {
 
 /**
  * Reads the API's configuration from an environment. Pure: called once by the entry point and
- * passed down. Throws one error listing every problem.
+ * passed down. Throws one error listing every problem. `devKey`, when given, supplies the
+ * development key used instead of KILN_API_KEYS when none are set (`npm start`: api/dev-key.ts).
  */
-export function loadConfig(env: Record<string, string | undefined>, opts: { allowDevKey?: boolean } = {}): ApiConfig {
+export function loadConfig(env: Record<string, string | undefined>, opts: { devKey?: () => string } = {}): ApiConfig {
   const p = new ConfigProblems();
   const apiKeys = new Map<string, string>();
   let generatedDevKey: string | null = null;
@@ -62,8 +62,8 @@ export function loadConfig(env: Record<string, string | undefined>, opts: { allo
     apiKeys.set(key, tenant);
   }
   if (apiKeys.size === 0) {
-    if (opts.allowDevKey) {
-      generatedDevKey = 'dev_' + randomBytes(18).toString('base64url');
+    if (opts.devKey) {
+      generatedDevKey = opts.devKey();
       apiKeys.set(generatedDevKey, 'dev');
     } else {
       p.add('KILN_API_KEYS', 'no API keys configured; set tenant:key pairs, e.g. KILN_API_KEYS=acme:<32 random characters>');

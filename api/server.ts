@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildApp } from './app';
 import { loadConfig } from './config';
+import { loadOrCreateDevKey } from './dev-key';
 
 /**
  * Process entry of the API. With `--with-worker` (what `npm start` passes) it also runs one worker
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   const withWorker = process.argv.includes('--with-worker');
   let config;
   try {
-    config = loadConfig(process.env, { allowDevKey: withWorker });
+    config = loadConfig(process.env, withWorker ? { devKey: () => loadOrCreateDevKey(resolve('.kiln/dev-api-key')) } : {});
   } catch (err) {
     console.error((err as Error).message);
     process.exit(2);
@@ -34,7 +35,8 @@ async function main(): Promise<void> {
   const url = address.replace('0.0.0.0', 'localhost');
   console.log(`Kiln API listening on ${url} (docs: ${url}/docs)`);
   if (config.generatedDevKey) {
-    console.log(`No KILN_API_KEYS set: development key for tenant 'dev':\n  export KILN_KEY=${config.generatedDevKey}\n  curl -H "authorization: Bearer $KILN_KEY" ${url}/v1/jobs`);
+    // The same names the README and the kiln command use.
+    console.log(`No KILN_API_KEYS set: development key for tenant 'dev' (kept in .kiln/dev-api-key):\n  export KILN_URL=${url} KILN_API_KEY=${config.generatedDevKey}\n  curl -H "authorization: Bearer $KILN_API_KEY" $KILN_URL/v1/jobs`);
   }
 }
 

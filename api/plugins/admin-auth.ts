@@ -39,14 +39,17 @@ export class AdminAuth {
   }
 
   /**
-   * An `onRequest` hook answering 401 (a problem document with a `WWW-Authenticate` challenge of
-   * the given scheme) unless the request carries the key. It replies itself rather than throwing,
-   * so it also works in scopes with an error handler of their own (bull-board's).
+   * An `onRequest` hook answering 401 (a problem document with a `WWW-Authenticate` challenge)
+   * unless the request carries the key. The challenge is Basic, which makes a browser ask for the
+   * key (any user name, the key as password), except to a client that sent a Bearer token: it is
+   * told that Bearer is what failed. It replies itself rather than throwing, so it also works in
+   * scopes with an error handler of their own (bull-board's).
    */
-  hook(scheme: 'Bearer' | 'Basic') {
+  hook() {
     return async (request: FastifyRequest, reply: FastifyReply) => {
       if (this.accepts(request)) return;
-      reply.header('www-authenticate', `${scheme} realm="Kiln operators"${scheme === 'Basic' ? ', charset="UTF-8"' : ''}`);
+      const sentBearer = /^Bearer\s/i.test(request.headers.authorization ?? '');
+      reply.header('www-authenticate', sentBearer ? 'Bearer realm="Kiln operators"' : 'Basic realm="Kiln operators", charset="UTF-8"');
       await sendProblem(reply, request, new KilnError('UNAUTHENTICATED', `send the operator key (KILN_ADMIN_KEY) as "Authorization: Bearer <key>" or as the password of HTTP Basic auth; tenant API keys are not accepted here`));
       return reply;
     };

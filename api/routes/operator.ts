@@ -15,7 +15,7 @@ export const ADMIN_QUEUES_PATH = '/admin/queues';
  * operator key is configured (it can retry, promote and delete jobs).
  */
 export async function registerOperatorRoutes(app: FastifyInstance, deps: { metrics: MetricsService; queues: AdminQueues; auth: AdminAuth }): Promise<void> {
-  app.get('/metrics', { schema: { hide: true } as object, onRequest: deps.auth.hook('Bearer') }, async (_request, reply) => {
+  app.get('/metrics', { schema: { hide: true } as object, onRequest: deps.auth.hook() }, async (_request, reply) => {
     const text = await deps.metrics.render();
     return reply.type(deps.metrics.contentType).header('cache-control', 'no-store').send(text);
   });
@@ -25,7 +25,7 @@ export async function registerOperatorRoutes(app: FastifyInstance, deps: { metri
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({ queues: deps.queues.boardAdapters(), serverAdapter, options: { uiConfig: { boardTitle: 'Kiln queues' } } });
   await app.register(async (scope) => {
-    scope.addHook('onRequest', deps.auth.hook('Basic'));
+    scope.addHook('onRequest', deps.auth.hook());
     await scope.register(serverAdapter.registerPlugin() as never, { prefix: ADMIN_QUEUES_PATH });
   });
 }

@@ -122,11 +122,17 @@ after(async () => {
 });
 
 test('/metrics wants the operator key: 401 without it or with a tenant key, with a challenge', async () => {
-  for (const headers of [{}, stack.auth(), { authorization: 'Bearer wrong-admin-key-0123456789' }, { authorization: `Basic ${Buffer.from(`ops:${ADMIN_KEY}x`).toString('base64')}` }]) {
+  // A browser (no credentials, or a wrong Basic password) is challenged with Basic, so it asks for the key.
+  const basicChallenge = 'Basic realm="Kiln operators", charset="UTF-8"';
+  const bearerChallenge = 'Bearer realm="Kiln operators"';
+  for (const [headers, challenge] of [
+    [{}, basicChallenge], [stack.auth(), bearerChallenge], [{ authorization: 'Bearer wrong-admin-key-0123456789' }, bearerChallenge],
+    [{ authorization: `Basic ${Buffer.from(`ops:${ADMIN_KEY}x`).toString('base64')}` }, basicChallenge],
+  ] as Array<[Record<string, string>, string]>) {
     const res = await fetch(`${stack.base}/metrics`, { headers });
     assert.equal(res.status, 401, JSON.stringify(headers));
     assert.match(String(res.headers.get('content-type')), /^application\/problem\+json/);
-    assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="Kiln operators"');
+    assert.equal(res.headers.get('www-authenticate'), challenge, JSON.stringify(headers));
     assert.equal(((await res.json()) as any).code, 'UNAUTHENTICATED');
   }
   const basic = await fetch(`${stack.base}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_KEY}`).toString('base64')}` } });
