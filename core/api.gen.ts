@@ -500,19 +500,27 @@ export interface components {
             }[];
         };
         CompileSpec: {
-            optimizer: {
-                /** @enum {string} */
-                name: "sgd" | "momentum" | "adam" | "adamax" | "rmsprop" | "adagrad" | "adadelta";
-                learningRate?: number;
-                momentum?: number;
-                beta1?: number;
-                beta2?: number;
-                epsilon?: number;
-                rho?: number;
-            };
+            /**
+             * @description An optimizer name alone (Keras's string shorthand, `"adam"`: every setting at its Keras
+             *     default, e.g. Adam's learning rate 0.001) or an object with the name and the settings to
+             *     change. Names are Keras's (`sgd`, `adam`, ...) or its class names (`SGD`, `Adam`,
+             *     `RMSprop`, ...); `momentum` is SGD with momentum 0.9 (tfjs's MomentumOptimizer).
+             */
+            optimizer: components["schemas"]["OptimizerName"] | components["schemas"]["OptimizerSpec"];
             /** @enum {string} */
             loss: "categorical_crossentropy" | "sparse_categorical_crossentropy" | "binary_crossentropy" | "mean_squared_error" | "mse" | "mean_absolute_error" | "mae" | "huber" | "hinge";
             metrics?: ("accuracy" | "precision" | "recall" | "f1" | "auc" | "mse" | "mae")[];
+        };
+        /** @enum {string} */
+        OptimizerName: "sgd" | "momentum" | "adam" | "adamax" | "rmsprop" | "adagrad" | "adadelta" | "SGD" | "Adam" | "Adamax" | "RMSprop" | "Adagrad" | "Adadelta";
+        OptimizerSpec: {
+            name: components["schemas"]["OptimizerName"];
+            learningRate?: number;
+            momentum?: number;
+            beta1?: number;
+            beta2?: number;
+            epsilon?: number;
+            rho?: number;
         };
         DataSpec: components["schemas"]["BuiltinDataSpec"] | components["schemas"]["StoreDataSpec"];
         BuiltinDataSpec: {
@@ -1398,6 +1406,8 @@ export type SchemaModelSpec = components['schemas']['ModelSpec'];
 export type SchemaKerasModelSpec = components['schemas']['KerasModelSpec'];
 export type SchemaLayerListModelSpec = components['schemas']['LayerListModelSpec'];
 export type SchemaCompileSpec = components['schemas']['CompileSpec'];
+export type SchemaOptimizerName = components['schemas']['OptimizerName'];
+export type SchemaOptimizerSpec = components['schemas']['OptimizerSpec'];
 export type SchemaDataSpec = components['schemas']['DataSpec'];
 export type SchemaBuiltinDataSpec = components['schemas']['BuiltinDataSpec'];
 export type SchemaStoreDataSpec = components['schemas']['StoreDataSpec'];

@@ -2,7 +2,7 @@ import type { SchemaJobSpec } from './api.gen';
 import { BUILTIN_DATASETS } from './builtin-datasets';
 import { checkCallbacks } from './callbacks/check-spec';
 import { checkDataSplit } from './check-data-spec';
-import { LOSSES, logKeysForCompile, maxClassesFor } from './compile-spec';
+import { LOSSES, logKeysForCompile, maxClassesFor, optimizerSpec } from './compile-spec';
 import { resolveDatasetKey } from './dataset-uri';
 import { KilnError, type FieldProblem } from './errors';
 import { longKeySegment } from './key-segments';
@@ -27,7 +27,7 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
   const model = checkModelSpec(spec.model, '/model');
   problems.push(...model.problems);
   if (model.topology && ctx.limits) {
-    const cost = estimateModelCost(model.layerShapes, model.inputShape, { batchSize: spec.fit.batchSize ?? 32, optimizer: spec.compile.optimizer.name });
+    const cost = estimateModelCost(model.layerShapes, model.inputShape, { batchSize: spec.fit.batchSize ?? 32, optimizer: optimizerSpec(spec.compile.optimizer).name });
     problems.push(...modelCostProblems(cost, ctx.limits, { model: '/model', batchSize: '/fit/batchSize' }));
   }
 
@@ -76,6 +76,14 @@ export function checkJobSpec(spec: SchemaJobSpec, ctx: { tenant: string; storeUr
   problems.push(...logged.problems);
   problems.push(...checkCallbacks(spec.callbacks, { metrics: logged.keys, epochs: spec.fit.epochs }, '/callbacks'));
   problems.push(...checkJobOutboundUrls(spec, ctx.outbound));
+  // An alert without a url goes to the job's webhook; with neither it would go nowhere.
+  if (!spec.webhook) {
+    (spec.callbacks?.alerts ?? []).forEach((rule, i) => {
+      if (rule.url === undefined) {
+        problems.push({ pointer: `/callbacks/alerts/${i}/url`, detail: "this alert has no url and the job has no webhook to send it to; add the alert's url, or a webhook (url and secret) to the job" });
+      }
+    });
+  }
   return problems;
 }
 

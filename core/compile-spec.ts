@@ -3,16 +3,21 @@
  * it at submission, the worker when it compiles.
  *
  * Follows Keras 3 `keras/src/optimizers/*.py` defaults. Deliberate differences:
+ * - `"optimizer": "adam"` is Keras's string shorthand (`keras/src/optimizers/__init__.py` `get`):
+ *   every setting at its default. Keras also takes class names (`"Adam"`) and matches them without
+ *   regard to case; Kiln takes the lowercase names and the class names as Keras spells them
+ *   (`RMSprop`), which the contract can list.
  * - `momentum` is its own optimizer name (tfjs `MomentumOptimizer`); `sgd` with `momentum > 0` uses
  *   the same optimizer. tfjs accumulates gradients and scales by the learning rate at each step, Keras
  *   accumulates already-scaled steps; they agree while the learning rate is constant.
  * - precision, recall, f1 and auc are not tfjs metrics here: the worker computes them on the
  *   validation data at epoch end, so they exist only as `val_*` and need validation data.
  */
-import type { SchemaCompileSpec } from './api.gen';
+import type { SchemaCompileSpec, SchemaOptimizerName, SchemaOptimizerSpec } from './api.gen';
 import type { FieldProblem } from './errors';
 
-export type OptimizerName = SchemaCompileSpec['optimizer']['name'];
+/** Kiln's own optimizer names: the lowercase ones of the contract's `OptimizerName`. */
+export type OptimizerName = Extract<SchemaOptimizerName, Lowercase<SchemaOptimizerName>>;
 export type KerasLoss = SchemaCompileSpec['loss'];
 export type KerasMetric = NonNullable<SchemaCompileSpec['metrics']>[number];
 
@@ -52,6 +57,25 @@ const OPTIMIZERS: { readonly [N in OptimizerName]: OptimizerInfo } = {
   adagrad: { learningRate: 0.001, options: {} },
   adadelta: { learningRate: 0.001, options: { rho: 0.95, epsilon: 1e-7 } },
 };
+
+/** The Keras class names the contract accepts, each to Kiln's name for it. */
+const KERAS_CLASS_NAMES: { readonly [N in Exclude<SchemaOptimizerName, OptimizerName>]: OptimizerName } = {
+  SGD: 'sgd',
+  Adam: 'adam',
+  Adamax: 'adamax',
+  RMSprop: 'rmsprop',
+  Adagrad: 'adagrad',
+  Adadelta: 'adadelta',
+};
+
+/** A job's optimizer as an object under Kiln's name: the string shorthand and class names resolved. */
+export function optimizerSpec(optimizer: SchemaCompileSpec['optimizer']): SchemaOptimizerSpec & { name: OptimizerName } {
+  const spec = typeof optimizer === 'string' ? { name: optimizer } : optimizer;
+  const name = Object.prototype.hasOwnProperty.call(KERAS_CLASS_NAMES, spec.name)
+    ? KERAS_CLASS_NAMES[spec.name as keyof typeof KERAS_CLASS_NAMES]
+    : (spec.name as OptimizerName);
+  return { ...spec, name };
+}
 
 /** Keras Adagrad's `initial_accumulator_value` default. */
 const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
@@ -113,7 +137,8 @@ const TFJS_LOG_NAMES: Readonly<Record<string, string>> = { acc: 'accuracy' };
  * Fills in a job's optimizer from the Keras defaults. Options the optimizer does not take are left
  * out (checkCompileSpec reports them).
  */
-export function resolveOptimizer(optimizer: SchemaCompileSpec['optimizer']): ResolvedOptimizer {
+export function resolveOptimizer(given: SchemaCompileSpec['optimizer']): ResolvedOptimizer {
+  const optimizer = optimizerSpec(given);
   const info = OPTIMIZERS[optimizer.name];
   const out: ResolvedOptimizer = { kind: optimizer.name, learningRate: optimizer.learningRate ?? info.learningRate };
   for (const name of OPTION_NAMES) {
@@ -192,10 +217,11 @@ export function checkCompileSpec(
 ): FieldProblem[] {
   const base = opts.pointerBase ?? '/compile';
   const problems: FieldProblem[] = [];
-  const name = compile.optimizer.name;
+  const optimizer = optimizerSpec(compile.optimizer);
+  const name = optimizer.name;
   const info = OPTIMIZERS[name];
   for (const option of OPTION_NAMES) {
-    if (compile.optimizer[option] === undefined || info.options[option] !== undefined) continue;
+    if (optimizer[option] === undefined || info.options[option] !== undefined) continue;
     const takers = (Object.keys(OPTIMIZERS) as OptimizerName[]).filter((n) => OPTIMIZERS[n].options[option] !== undefined);
     problems.push({
       pointer: `${base}/optimizer/${option}`,

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { operations } from '../../core/api.gen';
+import { resolveOptimizer } from '../../core/compile-spec';
 import { renderCurvesSvg } from '../../core/curves-svg';
 import type { RunService } from '../services/run-service';
 
@@ -14,7 +15,8 @@ export function uiHandlers(runs: RunService) {
       const svg = renderCurvesSvg({
         history: run.history,
         events: run.events,
-        initialLearningRate: run.spec?.compile?.optimizer?.learningRate,
+        // The rate training started with: the job's, or its optimizer's Keras default ("adam" alone is 0.001).
+        initialLearningRate: run.spec?.compile?.optimizer ? resolveOptimizer(run.spec.compile.optimizer).learningRate : undefined,
         // The axis spans the planned epochs while the run goes on, the epochs that ran once it ended.
         plannedEpochs: run.spec?.fit?.epochs,
         status: run.status,

@@ -201,3 +201,35 @@ describe('listing', () => {
     assertProblem(await api.app.inject({ method: 'GET', url: '/v1/jobs?limt=3', headers: auth() }), 400, 'BAD_REQUEST', '/query/limt');
   });
 });
+
+describe('Keras habits at submission', () => {
+  let api: Awaited<ReturnType<typeof startApi>>;
+  before(async () => {
+    api = await startApi('keras-habits');
+  });
+  after(async () => api.close());
+  const post = (spec: object) => api.app.inject({ method: 'POST', url: '/v1/jobs', headers: { ...auth(), 'content-type': 'application/json' }, payload: spec as Record<string, unknown> });
+  const withOptimizer = (optimizer: unknown) => ({ ...validJob(), compile: { ...validJob().compile, optimizer } });
+
+  test('"optimizer": "adam" (the string shorthand) and Keras class names are accepted', async () => {
+    for (const optimizer of ['adam', 'Adam', 'sgd', 'SGD', 'RMSprop', { name: 'Adam', learningRate: 0.01 }]) {
+      const res = await post(withOptimizer(optimizer));
+      assert.equal(res.statusCode, 202, `${JSON.stringify(optimizer)}: ${res.body}`);
+    }
+  });
+
+  test('an unknown optimizer name is a 400 at /compile/optimizer', async () => {
+    for (const optimizer of ['adamw', { name: 'adamw' }]) {
+      const res = await post(withOptimizer(optimizer));
+      assert.equal(res.statusCode, 400, res.body);
+      assert.ok(res.json().errors.some((e: { pointer: string }) => e.pointer.startsWith('/compile/optimizer')), res.body);
+    }
+  });
+
+  test('an alert with neither a url nor a job webhook is a 400 naming the field', async () => {
+    const res = await post({ ...validJob(), callbacks: { alerts: [{ when: 'val_loss < 0.5' }] } });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().code, 'JOB_SPEC_INVALID');
+    assert.deepEqual(res.json().errors.map((e: { pointer: string }) => e.pointer), ['/callbacks/alerts/0/url']);
+  });
+});

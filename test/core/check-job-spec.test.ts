@@ -41,3 +41,16 @@ describe('checkJobSpec: data', () => {
     });
   }
 });
+
+describe('checkJobSpec: alerts', () => {
+  const alerting = (extra: Record<string, unknown>) => ({ ...job({ validationSplit: 0.2 }), compile: { optimizer: 'adam', loss: 'categorical_crossentropy', metrics: ['accuracy'] }, ...extra });
+  test('an alert with neither its own url nor a job webhook is refused, naming the alert\'s url', () => {
+    const problems = checkJobSpec(alerting({ callbacks: { alerts: [{ when: 'val_accuracy > 0.9', url: 'https://hooks.example.com/a' }, { when: 'val_loss < 0.1' }] } }), ctx);
+    assert.deepEqual(problems.map((p) => p.pointer), ['/callbacks/alerts/1/url']);
+    assert.match(problems[0].detail, /no url and the job has no webhook.*add the alert's url, or a webhook/);
+  });
+  test('an alert without a url goes to the job webhook', () => {
+    const webhook = { url: 'https://hooks.example.com/kiln', secret: 'whsec_' + 'A'.repeat(32) };
+    assert.deepEqual(checkJobSpec(alerting({ webhook, callbacks: { alerts: [{ when: 'val_loss < 0.1' }] } }), ctx), []);
+  });
+});

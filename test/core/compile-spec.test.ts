@@ -14,6 +14,18 @@ describe('resolveOptimizer', () => {
     [{ name: 'rmsprop' }, { kind: 'rmsprop', learningRate: 0.001, rho: 0.9, momentum: 0, epsilon: 1e-7 }],
     [{ name: 'adagrad' }, { kind: 'adagrad', learningRate: 0.001, initialAccumulatorValue: 0.1 }],
     [{ name: 'adadelta' }, { kind: 'adadelta', learningRate: 0.001, rho: 0.95, epsilon: 1e-7 }],
+    // Keras's string shorthand: the optimizer at its defaults (keras/src/optimizers/adam.py: learning_rate=0.001).
+    ['adam', { kind: 'adam', learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }],
+    ['sgd', { kind: 'sgd', learningRate: 0.01 }],
+    ['rmsprop', { kind: 'rmsprop', learningRate: 0.001, rho: 0.9, momentum: 0, epsilon: 1e-7 }],
+    // Keras class names, as a string or as the object's name.
+    ['Adam', { kind: 'adam', learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }],
+    ['SGD', { kind: 'sgd', learningRate: 0.01 }],
+    ['RMSprop', { kind: 'rmsprop', learningRate: 0.001, rho: 0.9, momentum: 0, epsilon: 1e-7 }],
+    ['Adagrad', { kind: 'adagrad', learningRate: 0.001, initialAccumulatorValue: 0.1 }],
+    ['Adamax', { kind: 'adamax', learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }],
+    ['Adadelta', { kind: 'adadelta', learningRate: 0.001, rho: 0.95, epsilon: 1e-7 }],
+    [{ name: 'SGD', momentum: 0.5, learningRate: 0.1 }, { kind: 'momentum', learningRate: 0.1, momentum: 0.5 }],
   ];
   for (const [given, expected] of cases) {
     it(`fills ${JSON.stringify(given)} from the Keras defaults`, () => {
@@ -70,5 +82,15 @@ describe('checkCompileSpec', () => {
 
   it('accepts a valid spec', () => {
     assert.deepEqual(checkCompileSpec({ optimizer: { name: 'rmsprop', rho: 0.8, momentum: 0.1 }, loss: 'huber', metrics: ['mse'] }, { hasValidation: false }), []);
+  });
+});
+
+describe('checkCompileSpec: the optimizer shorthand and class names', () => {
+  it('checks options under the class name as under the Keras name', () => {
+    const problems = checkCompileSpec({ optimizer: { name: 'Adagrad', epsilon: 1e-3 }, loss: 'mse' }, { hasValidation: false });
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0].pointer, '/compile/optimizer/epsilon');
+    assert.match(problems[0].detail, /optimizer 'adagrad' takes no 'epsilon'/);
+    assert.deepEqual(checkCompileSpec({ optimizer: 'Adam', loss: 'mse' }, { hasValidation: false }), []);
   });
 });
