@@ -9,8 +9,9 @@
 # test/infra/dockerfile.test.ts checks the targets, commands and paths below against package.json,
 # package-lock.json and tsconfig.build.json, because no Docker engine is available where tests run.
 
-# Node 20 is the project's engine (package.json "engines"); pin the patch release so rebuilds match.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 22 LTS is the project's engine (package.json "engines"; Node 20 reached end of life in April
+# 2026); pin the patch release so rebuilds match.
+ARG NODE_IMAGE=node:22.23.3-bookworm-slim
 # @tensorflow/tfjs-node-gpu 4.22 downloads libtensorflow 2.9.1 (scripts/deps-constants.js), whose
 # tested GPU build configuration is CUDA 11.2 + cuDNN 8.1; the 11.2.2 cudnn8 image ships cuDNN 8.1.1.
 # NVIDIA deletes end-of-life tags from Docker Hub: mirror this one into your own registry and pass

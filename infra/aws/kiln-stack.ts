@@ -256,6 +256,9 @@ export class KilnStack extends Stack {
         payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
       }),
     });
+    // Behind API Gateway the API sees plain HTTP: its served OpenAPI document must name the public
+    // https endpoint for Swagger UI to work (api/public-origin.ts does not trust X-Forwarded-*).
+    this.apiFunction.addEnvironment('KILN_PUBLIC_URL', httpApi.apiEndpoint);
 
     // ---- Queue metrics publisher ---------------------------------------------------------------
     const metricsSg = new ec2.SecurityGroup(this, 'QueueMetricsSg', { vpc, description: 'Kiln queue metrics Lambda' });

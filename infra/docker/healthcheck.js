@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Container health probe: `node healthcheck.js <PORT_ENV_VAR> <default port> <path>`.
-// Images have no curl or wget; Node 20's fetch does the request. Exit 0 only on a 2xx answer within
+// Images have no curl or wget; Node's fetch does the request. Exit 0 only on a 2xx answer within
 // the timeout, 1 otherwise, as Docker's HEALTHCHECK and ECS container health checks expect.
 'use strict';
 

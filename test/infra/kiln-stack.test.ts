@@ -149,7 +149,8 @@ describe('KilnStack', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Handler: 'dist/api/lambda.handler',
         MemorySize: 1024,
-        Runtime: Match.stringLikeRegexp('^nodejs2[0-9]\\.x$'),
+        // Node 22 LTS, as package.json's engines and the images.
+        Runtime: 'nodejs22.x',
         Timeout: 29,
         Environment: {
           Variables: Match.objectLike({
@@ -157,6 +158,8 @@ describe('KilnStack', () => {
             KILN_QUEUE_PREFIX: '{kiln}',
             REDIS_URL: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
             KILN_API_KEYS: Match.anyValue(),
+            // Swagger UI behind API Gateway: the served document names the public endpoint.
+            KILN_PUBLIC_URL: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HttpApi'), 'ApiEndpoint'] },
           }),
         },
       });
