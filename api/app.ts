@@ -29,8 +29,8 @@ import { JobService } from './services/job-service';
 import { RunService } from './services/run-service';
 import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
-import { JobEventService } from './services/job-event-service';
-import { JobEventsQueue } from './services/job-events-queue';
+import { JobStreamService } from './services/job-stream-service';
+import { QueueEventFeed } from './services/queue-event-feed';
 
 /**
  * Builds the API: external plugins (docs), then Kiln's (errors, auth), then the contract's routes.
@@ -103,7 +103,7 @@ export async function buildApp(config: ApiConfig, opts: { logger?: boolean | obj
     ...healthHandlers({ redis, store }),
     ...deliveryHandlers(deliveries),
     ...uiHandlers(runs),
-    ...eventHandlers(app, new JobEventService(new JobEventsQueue(redis, config.queuePrefix, (m, f) => app.log.warn(f, m)), jobs, runs, { log: (m, f) => app.log.warn(f, m) })),
+    ...eventHandlers(app, new JobStreamService(new QueueEventFeed(redis, config.queuePrefix, (m, f) => app.log.warn(f, m)), jobs, runs, { log: (m, f) => app.log.warn(f, m) })),
   }, new ApiKeyAuth(config.apiKeys));
   // Outside the contract: the run page for people, /metrics and /admin/queues for operators.
   registerRunPage(app);

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { createStore } from '../store/create-store';
 import { loadConfig, type WorkerConfig } from './config';
 import { createLog } from './log';
-import { JobEvents } from './job-events';
+import { JobOutcomes } from './job-outcomes';
 import { createTrainingWorker } from './training-queue';
 import { QueueWebhookSender, startWebhookDeliveryWorker } from './webhooks/delivery-queue';
 import { JobNotifier } from './webhooks/job-notifier';
@@ -37,7 +37,7 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
     outbound: config.outbound,
     log: (level, msg, fields) => log(level, msg, fields),
   });
-  const events = new JobEvents(store, new JobNotifier(sender, config.publicUrl, (m, f) => log('info', m, f)), (m, f) => log('info', m, f));
+  const outcomes = new JobOutcomes(store, new JobNotifier(sender, config.publicUrl, (m, f) => log('info', m, f)), (m, f) => log('info', m, f));
   const worker = createTrainingWorker({
     connection,
     prefix: config.queuePrefix,
@@ -56,11 +56,11 @@ export async function startWorker(config: WorkerConfig, opts: { processorFile?: 
     onCompleted: (job, result) => {
       log('info', 'job finished', { jobId: job.data.jobId, status: result.status, stopReason: result.stopReason });
       void metrics.jobFinished(result.status);
-      void events.completed(job.data, result);
+      void outcomes.completed(job.data, result);
     },
     onFailed: (job, error, final) => {
       log(final ? 'error' : 'warn', final ? 'job failed' : 'job attempt failed; will retry', { jobId: job.data?.jobId, error: error.message, attemptsMade: job.attemptsMade });
-      if (final && job.data) void events.failed(job.data, error.message, job.attemptsMade);
+      if (final && job.data) void outcomes.failed(job.data, error.message, job.attemptsMade);
       if (final) void metrics.jobFinished('failed');
       if (!final && job.data) {
         // The job's process died under it (killed from outside, a native crash), or a retryable fault ended it.

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { formatSse, type JobEventService } from '../services/job-event-service';
+import { formatSse, type JobStreamService } from '../services/job-stream-service';
 
 /** How often an idle stream sends a comment line, so proxies and clients keep it open. */
 export const KEEP_ALIVE_MS = 15_000;
@@ -9,7 +9,7 @@ export const KEEP_ALIVE_MS = 15_000;
  * Redis, the store) fails before the first byte, as a problem document; after that the reply is
  * hijacked and written directly. Open streams end when the app closes.
  */
-export function eventHandlers(app: FastifyInstance, events: JobEventService, keepAliveMs = KEEP_ALIVE_MS) {
+export function eventHandlers(app: FastifyInstance, events: JobStreamService, keepAliveMs = KEEP_ALIVE_MS) {
   app.addHook('preClose', async () => events.close());
   return {
     streamJobEvents: async (request: FastifyRequest, reply: FastifyReply) => {

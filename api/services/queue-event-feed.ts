@@ -12,7 +12,7 @@ export type JobQueueEvent =
   /** A caller cancelled the job (Kiln's cancel channel; a queued job never reaches BullMQ's events). */
   | { kind: 'cancel' };
 
-export type JobEventListener = (event: JobQueueEvent) => void;
+export type QueueFeedListener = (event: JobQueueEvent) => void;
 
 const LIFECYCLE: JobLifecycleEvent[] = ['active', 'waiting', 'delayed', 'stalled', 'completed', 'failed', 'removed'];
 
@@ -21,8 +21,8 @@ const LIFECYCLE: JobLifecycleEvent[] = ['active', 'waiting', 'delayed', 'stalled
  * connection reading the queue's event stream) and one subscriber on Kiln's cancel channel, opened
  * on the first subscription and shared by every listener, fanned out by job id.
  */
-export class JobEventsQueue {
-  private readonly listeners = new Map<string, Set<JobEventListener>>();
+export class QueueEventFeed {
+  private readonly listeners = new Map<string, Set<QueueFeedListener>>();
   private opening: Promise<void> | null = null;
   private queueEvents: QueueEvents | null = null;
   private connections: Redis[] = [];
@@ -43,7 +43,7 @@ export class JobEventsQueue {
    * function is called. Resolves once the shared readers are in place, so nothing that happens
    * after it resolves is missed. Rejects (and subscribes nothing) when Redis is unavailable.
    */
-  async subscribe(jobId: string, listener: JobEventListener): Promise<() => void> {
+  async subscribe(jobId: string, listener: QueueFeedListener): Promise<() => void> {
     if (this.closed) throw new Error('the job events reader is closed');
     await (this.opening ??= this.open().catch((err) => {
       this.opening = null;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestAt, eventsByEpoch, formatEventId, formatSse, JobStreamCursor, parseEventId, replayRun, type JobStreamMessage } from '../../../api/services/job-event-service';
+import { bestAt, eventsByEpoch, formatEventId, formatSse, JobStreamCursor, parseEventId, replayRun, type JobStreamMessage } from '../../../api/services/job-stream-service';
 
 const logs = (loss: number) => ({ loss, val_loss: loss + 0.1 });
 

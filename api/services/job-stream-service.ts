@@ -10,7 +10,7 @@ import type {
 } from '../../core/api.gen';
 import { KilnError } from '../../core/errors';
 import type { TrainingProgress } from '../../core/queue-contract';
-import type { JobEventsQueue, JobQueueEvent } from './job-events-queue';
+import type { QueueEventFeed, JobQueueEvent } from './queue-event-feed';
 import { withRedis, type JobService } from './job-service';
 import type { RunService } from './run-service';
 
@@ -168,12 +168,12 @@ export interface JobEventServiceOptions {
 }
 
 /** `GET /v1/jobs/{jobId}/events`: a job's history then its live progress, per tenant. */
-export class JobEventService {
+export class JobStreamService {
   private readonly streams = new Set<JobEventStream>();
   private closing = false;
 
   constructor(
-    private readonly queue: JobEventsQueue,
+    private readonly queue: QueueEventFeed,
     private readonly jobs: JobService,
     private readonly runs: RunService,
     private readonly opts: JobEventServiceOptions = {},
@@ -228,7 +228,7 @@ export class JobEventStream {
     private readonly tenant: string,
     private readonly jobId: string,
     private readonly from: StreamPosition | null,
-    private readonly queue: JobEventsQueue,
+    private readonly queue: QueueEventFeed,
     private readonly jobs: JobService,
     private readonly runs: RunService,
     private readonly opts: JobEventServiceOptions,

@@ -9,7 +9,7 @@ import type { JobNotifier } from './webhooks/job-notifier';
  * What the worker parent does when a job ends for good: records a failure in the run manifest
  * (the sandbox may have died without writing it) and sends the completion webhook.
  */
-export class JobEvents {
+export class JobOutcomes {
   constructor(
     private readonly store: ArtifactStore,
     private readonly notifier: JobNotifier,
