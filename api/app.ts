@@ -30,7 +30,7 @@ import { RunService } from './services/run-service';
 import { ArtifactService } from './services/artifact-service';
 import { TrainingQueue } from './services/training-queue';
 import { JobStreamService } from './services/job-stream-service';
-import { QueueEventFeed } from './services/queue-event-feed';
+import { QueueEventFeed } from './services/event-feed-queue';
 
 /**
  * Builds the API: external plugins (docs), then Kiln's (errors, auth), then the contract's routes.

@@ -10,7 +10,7 @@ import type {
 } from '../../core/api.gen';
 import { KilnError } from '../../core/errors';
 import type { TrainingProgress } from '../../core/queue-contract';
-import type { QueueEventFeed, JobQueueEvent } from './queue-event-feed';
+import type { QueueEventFeed, JobQueueEvent } from './event-feed-queue';
 import { withRedis, type JobService } from './job-service';
 import type { RunService } from './run-service';
 
