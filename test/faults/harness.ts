@@ -24,6 +24,7 @@ import { RedisProcess } from '../support/redis-process';
 import { S3FaultProxy, seededRandom, type S3FaultProfile } from '../support/s3-fault-proxy';
 import { startS3Server, type TestS3Server } from '../support/s3-server';
 import { startWebhookReceiver } from '../support/webhook-receiver';
+import { lines } from '../support/lines';
 
 const DIST = join(__dirname, '../../dist');
 export const TENANT = 'acme';
@@ -513,13 +514,3 @@ export class FaultHarness {
   }
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) if (p) onLine(p);
-  });
-}

@@ -19,6 +19,7 @@ import { freePort } from '../support/ports';
 import { alive, sandboxChildren } from '../support/process-tree';
 import { REDIS_URL, uniquePrefix } from '../support/redis';
 import { startWebhookReceiver } from '../support/webhook-receiver';
+import { lines } from '../support/lines';
 
 const DIST = join(__dirname, '../../dist');
 export const HOSTILE_TENANT = 'acme';
@@ -224,13 +225,3 @@ function rssOf(pid: number): number {
   }
 }
 
-function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    rest += chunk;
-    const parts = rest.split('\n');
-    rest = parts.pop() ?? '';
-    for (const p of parts) if (p) onLine(p);
-  });
-}
