@@ -1136,10 +1136,8 @@ export interface components {
             startedAt?: string;
             /** @description Store key prefix of the model as training left it (after EarlyStopping's restore), beside the best checkpoint. */
             final?: string | null;
-            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts); each is a `CallbackEvent`. */
-            events?: {
-                [key: string]: unknown;
-            }[];
+            /** @description The callbacks' decisions in order (early stop, weights restored, learning-rate changes, checkpoints, alerts). */
+            events?: components["schemas"]["CallbackEvent"][];
             /** @description Times training was interrupted and resumed from a backup, oldest first. */
             interruptions?: components["schemas"]["Interruption"][];
             history: {

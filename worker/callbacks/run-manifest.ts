@@ -1,4 +1,4 @@
-import type { SchemaBestCheckpoint, SchemaInterruption, SchemaRun } from '../../core/api.gen';
+import type { SchemaBestCheckpoint, SchemaCallbackEvent, SchemaInterruption, SchemaRun } from '../../core/api.gen';
 import type { CallbackEvent } from '../../core/callbacks/events';
 import type { Logs } from '../../core/callbacks/model-handle';
 import { logsToWire, type Backend, type TrainingJobData, type TrainingResult } from '../../core/queue-contract';
@@ -6,8 +6,8 @@ import type { RunLayout } from '../../store/run-layout';
 import type { BackupState } from './backup-writer';
 import { csvLogFile } from './job-callbacks';
 
-/** Callback events as run.json and progress carry them (plain JSON objects). */
-export function eventsToWire(events: readonly CallbackEvent[]): Array<Record<string, unknown>> {
+/** Callback events as run.json and progress carry them (the contract's `CallbackEvent`s). */
+export function eventsToWire(events: readonly CallbackEvent[]): SchemaCallbackEvent[] {
   return events.map((event) => ({ ...event }));
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestAt, eventsByEpoch, formatEventId, formatSse, JobStreamCursor, parseEventId, replayRun, type JobStreamMessage } from '../../../api/services/job-stream-service';
+import type { CallbackEvent } from '../../../core/callbacks/events';
 
 const logs = (loss: number) => ({ loss, val_loss: loss + 0.1 });
 
@@ -24,11 +25,11 @@ test('the cursor sends each position once, in order, and nothing at or before wh
     history: [0, 1, 2].map((epoch) => ({ epoch, logs: logs(1 - epoch / 10) })),
     best: null,
     events: [
-      { type: 'checkpoint_saved', epoch: 1, path: 'best' },
-      { type: 'learning_rate_changed', epoch: 1, from: 0.1, to: 0.05 },
+      { type: 'checkpoint_saved', epoch: 1, path: 'best', weightsOnly: false },
+      { type: 'learning_rate_changed', epoch: 1, by: 'ReduceLROnPlateau', from: 0.1, to: 0.05 },
       { type: 'callback_failed', epoch: null, callback: 'CSVLogger', message: 'disk full' },
-      { type: 'early_stopping', epoch: 2 },
-    ],
+      { type: 'early_stopping', epoch: 2, monitors: ['val_loss'], bestEpoch: 1, bestValue: 0.9, wait: 1 },
+    ] satisfies CallbackEvent[],
   };
   replayRun(cursor, run, 10);
   // The same history again (as live reports of epochs already replayed) adds nothing.
@@ -58,11 +59,11 @@ test('the best checkpoint at an epoch: the run\'s once it exists, before that th
   const run = {
     best: { epoch: 5, path: 'best', key: 'k5', monitor: 'val_loss', value: 0.2 },
     events: [
-      { type: 'checkpoint_saved', epoch: 0, path: 'best', best: { monitor: 'val_loss', value: 0.9, mode: 'min' } },
-      { type: 'checkpoint_saved', epoch: 1, path: 'every' },
-      { type: 'checkpoint_saved', epoch: 2, path: 'best', best: { monitor: 'val_loss', value: 0.5, mode: 'min' } },
-      { type: 'checkpoint_saved', epoch: 5, path: 'best', best: { monitor: 'val_loss', value: 0.2, mode: 'min' } },
-    ],
+      { type: 'checkpoint_saved', epoch: 0, path: 'best', weightsOnly: false, best: { monitor: 'val_loss', value: 0.9, mode: 'min' } },
+      { type: 'checkpoint_saved', epoch: 1, path: 'every', weightsOnly: false },
+      { type: 'checkpoint_saved', epoch: 2, path: 'best', weightsOnly: false, best: { monitor: 'val_loss', value: 0.5, mode: 'min' } },
+      { type: 'checkpoint_saved', epoch: 5, path: 'best', weightsOnly: false, best: { monitor: 'val_loss', value: 0.2, mode: 'min' } },
+    ] satisfies CallbackEvent[],
   };
   assert.equal(bestAt({ best: null, events: [] }, 3), null);
   assert.deepEqual(bestAt(run, 1), { epoch: 0, path: 'best', monitor: 'val_loss', value: 0.9 });
